@@ -1,0 +1,291 @@
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hosts.h"
+#include "log.h"
+#include "loop.h"
+#include "requests.h"
+
+#define MAX_CLIENTS 4096
+
+static struct {
+	struct loop *loop;
+	int listen_fd;
+	struct client *all;
+	size_t n;
+} C = { .listen_fd = -1 };
+
+static void client_io(struct loop *l, int fd, int ev, void *arg);
+
+static void
+client_close(struct client *c)
+{
+	struct client **pp;
+
+	for (pp = &C.all; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	if (c->req != NULL)
+		request_orphan(c->req);
+	loop_unwatch(C.loop, c->ch.fd);
+	chan_free(&c->ch);
+	free(c);
+	C.n--;
+}
+
+/* Reads while the connection is idle; writes while output is queued. */
+static void
+update_events(struct client *c)
+{
+	int ev = 0;
+
+	if (c->req == NULL && hosts_settled())
+		ev |= LOOP_READ;
+	if (chan_pending(&c->ch))
+		ev |= LOOP_WRITE;
+	loop_set_events(C.loop, c->ch.fd, ev);
+}
+
+static int
+send_now(struct client *c, const struct ca_msg *m)
+{
+	if (chan_send(&c->ch, m) != CA_PE_OK)
+		return -1;
+	return chan_flush(&c->ch) == -1 ? -1 : 0;
+}
+
+void
+client_reply(struct client *c, uint32_t id, struct ca_msg *reply)
+{
+	reply->id = id;
+	if (send_now(c, reply) == -1) {
+		/* Closed from the loop, once it reads the end of file: the
+		 * caller may still hold c. */
+		ca_wr_reset(&c->ch.out);
+		(void)shutdown(c->ch.fd, SHUT_RDWR);
+	}
+	update_events(c);
+}
+
+static void
+error_msg(struct ca_msg *e, uint32_t status, char *text)
+{
+	memset(e, 0, sizeof(*e));
+	e->type = CA_MSG_ERROR;
+	e->u.error.code = status;
+	e->u.error.text = text;
+}
+
+void
+client_error(struct client *c, uint32_t status, const char *fmt, ...)
+{
+	struct ca_msg e;
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	error_msg(&e, status, text);
+	client_reply(c, 0, &e);
+}
+
+/* A protocol violation ends the connection, after saying why. */
+static void
+client_abort(struct client *c, const char *why)
+{
+	struct ca_msg e;
+	char text[256];
+
+	log_info("client pid %ld: %s", (long)c->pid, why);
+	snprintf(text, sizeof(text), "%s", why);
+	error_msg(&e, CA_E_PROTOCOL, text);
+	(void)send_now(c, &e);
+	client_close(c);
+}
+
+static void
+hello(struct client *c, struct ca_msg *m)
+{
+	struct ca_msg r;
+	char agent[] = "cardagent " CARDAGENT_VERSION;
+
+	if (m->u.hello.vmin > CA_PROTO_VERSION ||
+	    m->u.hello.vmax < CA_PROTO_VERSION) {
+		client_error(c, CA_E_VERSION, "agent speaks version %u only",
+		    CA_PROTO_VERSION);
+		return;
+	}
+	c->hello = 1;
+	memset(&r, 0, sizeof(r));
+	r.type = CA_MSG_HELLO_REPLY;
+	r.u.hello_reply.version = CA_PROTO_VERSION;
+	r.u.hello_reply.agent = agent;
+	client_reply(c, m->id, &r);
+}
+
+static int
+is_request(uint8_t type)
+{
+	return type >= CA_MSG_HELLO && type <= CA_MSG_LOCK;
+}
+
+/* Handles buffered frames until one starts a request that must wait. */
+static void
+drain(struct client *c)
+{
+	struct ca_msg m;
+	enum ca_perr e;
+
+	while (c->req == NULL && hosts_settled()) {
+		e = chan_next(&c->ch, &m);
+		if (e == CA_PE_INCOMPLETE)
+			break;
+		if (e != CA_PE_OK) {
+			client_abort(c, ca_perr_str(e));
+			return;
+		}
+		if (!is_request(m.type)) {
+			ca_msg_clear(&m);
+			client_abort(c, "not a request");
+			return;
+		}
+		if (m.type == CA_MSG_HELLO) {
+			hello(c, &m);
+			ca_msg_clear(&m);
+			continue;
+		}
+		if (!c->hello) {
+			ca_msg_clear(&m);
+			client_abort(c, "HELLO must come first");
+			return;
+		}
+		request_start(c, &m);
+	}
+	update_events(c);
+}
+
+static void
+client_io(struct loop *l, int fd, int ev, void *arg)
+{
+	struct client *c = arg;
+	int r;
+
+	(void)l;
+	(void)fd;
+	if (ev & LOOP_WRITE) {
+		if (chan_flush(&c->ch) == -1) {
+			client_close(c);
+			return;
+		}
+	}
+	if ((ev & (LOOP_READ | LOOP_HUP)) && c->req == NULL) {
+		if ((r = chan_read(&c->ch)) <= 0) {
+			client_close(c);
+			return;
+		}
+		drain(c);
+		return;
+	}
+	update_events(c);
+}
+
+static void
+refuse(int fd, const char *why)
+{
+	struct ca_wr w;
+	struct ca_msg e;
+	char text[128];
+
+	snprintf(text, sizeof(text), "%s", why);
+	error_msg(&e, CA_E_DENIED, text);
+	ca_wr_init(&w, 1024);
+	if (ca_msg_encode(&e, &w) == CA_PE_OK)
+		(void)send(fd, w.p, w.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ca_wr_free(&w);
+	close(fd);
+}
+
+static void
+accept_io(struct loop *l, int lfd, int ev, void *arg)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct client *c;
+	int fd;
+
+	(void)ev;
+	(void)arg;
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
+	    -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("accept: %s", strerror(errno));
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (cred.uid != geteuid()) {
+		log_warn("refused connection from uid %ld pid %ld: not the "
+		    "agent's user", (long)cred.uid, (long)cred.pid);
+		refuse(fd, "permission denied: the agent serves its own user "
+		    "only");
+		return;
+	}
+	if (C.n >= MAX_CLIENTS || (c = calloc(1, sizeof(*c))) == NULL) {
+		refuse(fd, "too many connections");
+		return;
+	}
+	chan_init(&c->ch, fd);
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	if (loop_watch(l, fd, LOOP_READ, client_io, c) == -1) {
+		chan_free(&c->ch);
+		free(c);
+		return;
+	}
+	c->next = C.all;
+	C.all = c;
+	C.n++;
+}
+
+int
+clients_listen(struct loop *l, int fd)
+{
+	C.loop = l;
+	C.listen_fd = fd;
+	return loop_watch(l, fd, LOOP_READ, accept_io, NULL);
+}
+
+void
+clients_resume(void)
+{
+	struct client *c, *next;
+
+	for (c = C.all; c != NULL; c = next) {
+		next = c->next;
+		drain(c);
+	}
+}
+
+void
+clients_close_all(void)
+{
+	while (C.all != NULL)
+		client_close(C.all);
+	if (C.listen_fd != -1)
+		loop_unwatch(C.loop, C.listen_fd);
+}

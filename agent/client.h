@@ -1,0 +1,45 @@
+/*
+ * client.h: connections from clients on the agent's socket.
+ *
+ * Each connection is checked with SO_PEERCRED when accepted: only the
+ * agent's own uid may talk to it. A connection carries one request at a
+ * time; it is not read while its request is in flight, so a client can
+ * make the agent hold at most one frame for it.
+ */
+#ifndef CARDAGENT_CLIENT_H
+#define CARDAGENT_CLIENT_H
+
+#include <sys/types.h>
+
+#include "chan.h"
+
+struct loop;
+struct request;
+
+struct client {
+	struct chan ch;
+	uid_t uid;
+	pid_t pid;
+	int hello;		/* handshake done */
+	struct request *req;	/* the request in flight, if any */
+	struct client *next;	/* list of all clients */
+};
+
+/* Starts accepting on the listening socket fd. Returns 0 or -1. */
+int clients_listen(struct loop *l, int fd);
+
+/* Sends reply, with the id of the request it answers, and resumes reading
+ * the connection. */
+void client_reply(struct client *c, uint32_t id, struct ca_msg *reply);
+
+/* Replies with an ERROR message. */
+void client_error(struct client *c, uint32_t status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Feeds clients that arrived before the token hosts settled. */
+void clients_resume(void);
+
+/* Closes every connection; requests in flight lose their client. */
+void clients_close_all(void);
+
+#endif

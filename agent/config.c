@@ -1,0 +1,170 @@
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_LINE_MAX 4096
+#define CONFIG_MAX_MODULES 64
+
+void
+config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->token_timeout_ms = 30000;
+	c->pinentry_timeout_s = 60;
+}
+
+int
+config_set(char **slot, const char *value)
+{
+	char *v = strdup(value);
+
+	if (v == NULL)
+		return -1;
+	free(*slot);
+	*slot = v;
+	return 0;
+}
+
+int
+config_add_module(struct config *c, const char *path)
+{
+	char **n;
+
+	if (c->nmodules >= CONFIG_MAX_MODULES)
+		return -1;
+	if ((n = reallocarray(c->modules, c->nmodules + 1, sizeof(*n))) ==
+	    NULL)
+		return -1;
+	c->modules = n;
+	if ((n[c->nmodules] = strdup(path)) == NULL)
+		return -1;
+	c->nmodules++;
+	return 0;
+}
+
+static int
+parse_seconds(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0' || n == 0 || n > 86400)
+		return -1;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int
+apply(struct config *c, const char *key, const char *val, const char **why)
+{
+	unsigned n;
+
+	if (strcmp(key, "module") == 0) {
+		if (val[0] != '/') {
+			*why = "module needs an absolute path";
+			return -1;
+		}
+		return config_add_module(c, val);
+	}
+	if (strcmp(key, "socket") == 0)
+		return config_set(&c->socket, val);
+	if (strcmp(key, "pinentry") == 0)
+		return config_set(&c->pinentry, val);
+	if (strcmp(key, "token-timeout") == 0 ||
+	    strcmp(key, "pinentry-timeout") == 0) {
+		if (parse_seconds(val, &n) == -1) {
+			*why = "expected seconds, 1 to 86400";
+			return -1;
+		}
+		if (key[0] == 't')
+			c->token_timeout_ms = n * 1000;
+		else
+			c->pinentry_timeout_s = n;
+		return 0;
+	}
+	*why = "unknown keyword";
+	return -1;
+}
+
+/* Trims surrounding white space in place. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int
+config_load(struct config *c, const char *path, int required, char *err,
+    size_t errlen)
+{
+	char line[CONFIG_LINE_MAX], *p, *val, *hash;
+	const char *why;
+	unsigned lineno = 0;
+	FILE *f;
+	int rc = -1;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		if (!required && errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			snprintf(err, errlen, "%s:%u: line too long", path,
+			    lineno);
+			goto out;
+		}
+		if ((hash = strchr(line, '#')) != NULL)
+			*hash = '\0';
+		p = trim(line);
+		if (*p == '\0')
+			continue;
+		val = p + strcspn(p, " \t");
+		if (*val == '\0') {
+			snprintf(err, errlen, "%s:%u: %s needs a value", path,
+			    lineno, p);
+			goto out;
+		}
+		*val++ = '\0';
+		val = trim(val);
+		why = "out of memory";
+		if (apply(c, p, val, &why) == -1) {
+			snprintf(err, errlen, "%s:%u: %s: %s", path, lineno, p,
+			    why);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmodules; i++)
+		free(c->modules[i]);
+	free(c->modules);
+	free(c->socket);
+	free(c->pinentry);
+	memset(c, 0, sizeof(*c));
+}

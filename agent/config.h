@@ -1,0 +1,45 @@
+/*
+ * config.h: the agent's settings, from the config file and the command line.
+ *
+ * File format (cardagent.conf(5)): one "keyword value" per line, '#' starts
+ * a comment. Keywords:
+ *   module PATH             a PKCS#11 module to serve (repeatable)
+ *   socket PATH             where to listen
+ *   pinentry PROGRAM        the pinentry to run for PINs
+ *   token-timeout SECONDS   watchdog for every token call (default 30)
+ *   pinentry-timeout SECONDS  how long a PIN prompt waits (default 60)
+ */
+#ifndef CARDAGENT_CONFIG_H
+#define CARDAGENT_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+	char **modules;
+	size_t nmodules;
+	char *socket;
+	char *pinentry;
+	unsigned token_timeout_ms;
+	unsigned pinentry_timeout_s;
+};
+
+/* Sets the defaults. */
+void config_init(struct config *c);
+
+/*
+ * Reads path into c; settings already in c from the file override earlier
+ * ones, modules accumulate. A missing file is an error only if required.
+ * Returns 0, or -1 with "file:line: reason" in err.
+ */
+int config_load(struct config *c, const char *path, int required, char *err,
+    size_t errlen);
+
+/* Adds a module path (copied). Returns 0 or -1. */
+int config_add_module(struct config *c, const char *path);
+
+/* Replaces a string setting with a copy of value. Returns 0 or -1. */
+int config_set(char **slot, const char *value);
+
+void config_free(struct config *c);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * cardagent-bench: what the agent costs per signature.
+ *
+ * Measures, in one run and on the same SoftHSM key, the median latency of
+ * SIGN through a running agent (libcardagent over its socket) and of
+ * C_SignInit + C_Sign called directly in this process, the floor any agent
+ * can reach. Batches of the two alternate so that drift on a noisy machine
+ * hits both alike. See docs/benchmarks.md.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "cardagent.h"
+#include "secret.h"
+
+static const uint8_t sha256_prefix[] = {
+	0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+	0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+};
+
+struct direct {
+	CK_FUNCTION_LIST *f;
+	CK_SESSION_HANDLE s;
+};
+
+static double
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "cardagent-bench: %s\n", what);
+	exit(1);
+}
+
+static void
+pad(char *dst, size_t len, const char *src)
+{
+	memset(dst, ' ', len);
+	memcpy(dst, src, strlen(src) < len ? strlen(src) : len);
+}
+
+static void
+direct_open(struct direct *d, const char *module, const char *token,
+    const char *pin)
+{
+	CK_RV (*gfl)(CK_FUNCTION_LIST **);
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = 64, i;
+	CK_TOKEN_INFO ti;
+	char want[32];
+	void *h;
+
+	if ((h = dlopen(module, RTLD_NOW)) == NULL ||
+	    (gfl = (CK_RV (*)(CK_FUNCTION_LIST **))dlsym(h,
+	    "C_GetFunctionList")) == NULL || gfl(&d->f) != CKR_OK)
+		die("cannot load the module");
+	if (d->f->C_Initialize(NULL) != CKR_OK ||
+	    d->f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+		die("C_Initialize/C_GetSlotList failed");
+	pad(want, sizeof(want), token);
+	for (i = 0; i < n; i++) {
+		if (d->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    memcmp(ti.label, want, sizeof(want)) == 0)
+			break;
+	}
+	if (i == n)
+		die("token not found");
+	if (d->f->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL,
+	    &d->s) != CKR_OK ||
+	    d->f->C_Login(d->s, CKU_USER, (CK_UTF8CHAR *)pin,
+	    strlen(pin)) != CKR_OK)
+		die("open session / login failed");
+}
+
+static CK_OBJECT_HANDLE
+direct_key(struct direct *d, const char *label)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+	};
+	CK_OBJECT_HANDLE o;
+	CK_ULONG n = 0;
+
+	if (d->f->C_FindObjectsInit(d->s, t, 2) != CKR_OK ||
+	    d->f->C_FindObjects(d->s, &o, 1, &n) != CKR_OK ||
+	    d->f->C_FindObjectsFinal(d->s) != CKR_OK || n != 1)
+		die("key not found on the token");
+	return o;
+}
+
+/* One direct signature: the same mechanism and input the agent uses. */
+static void
+direct_sign(struct direct *d, CK_OBJECT_HANDLE k, int rsa,
+    const uint8_t *digest)
+{
+	CK_MECHANISM m = { rsa ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0 };
+	uint8_t in[sizeof(sha256_prefix) + 32], sig[1024];
+	CK_ULONG inlen = 32, siglen = sizeof(sig);
+
+	if (rsa) {
+		memcpy(in, sha256_prefix, sizeof(sha256_prefix));
+		memcpy(in + sizeof(sha256_prefix), digest, 32);
+		inlen = sizeof(in);
+	} else
+		memcpy(in, digest, 32);
+	if (d->f->C_SignInit(d->s, &m, k) != CKR_OK ||
+	    d->f->C_Sign(d->s, in, inlen, sig, &siglen) != CKR_OK)
+		die("direct C_Sign failed");
+}
+
+static void
+run(struct direct *d, struct cac *c, const struct ca_key *keys, size_t nkeys,
+    const char *token, const char *label, unsigned iters)
+{
+	struct cac_sign_params p = { 0 };
+	char sel[256], err[256];
+	double *dv, *av, t0, md, ma;
+	CK_OBJECT_HANDLE k;
+	uint8_t digest[32], *sig;
+	size_t idx, siglen;
+	unsigned i, j, batch = 50;
+	int rsa;
+
+	snprintf(sel, sizeof(sel), "pkcs11:token=%s;object=%s", token, label);
+	if (cac_select_key(keys, nkeys, sel, CA_OP_SIGN, &idx, err,
+	    sizeof(err)) != CA_OK)
+		die(err);
+	rsa = keys[idx].type == CA_KEY_RSA;
+	p.alg = rsa ? CA_ALG_RSA_PKCS1 : CA_ALG_ECDSA;
+	p.hash = CA_HASH_SHA256;
+	k = direct_key(d, label);
+	memset(digest, 0x5a, sizeof(digest));
+	if ((dv = calloc(iters, sizeof(*dv))) == NULL ||
+	    (av = calloc(iters, sizeof(*av))) == NULL)
+		die("out of memory");
+	/* Warm both paths up before measuring. */
+	for (i = 0; i < 20; i++) {
+		direct_sign(d, k, rsa, digest);
+		if (cac_sign(c, keys[idx].id, &p, digest, 32, &sig,
+		    &siglen) != CA_OK)
+			die(cac_errmsg(c));
+		free(sig);
+	}
+	for (i = 0; i < iters; i += batch) {
+		for (j = i; j < i + batch && j < iters; j++) {
+			t0 = now_us();
+			direct_sign(d, k, rsa, digest);
+			dv[j] = now_us() - t0;
+		}
+		for (j = i; j < i + batch && j < iters; j++) {
+			t0 = now_us();
+			if (cac_sign(c, keys[idx].id, &p, digest, 32, &sig,
+			    &siglen) != CA_OK)
+				die(cac_errmsg(c));
+			av[j] = now_us() - t0;
+			free(sig);
+		}
+	}
+	md = median(dv, iters);
+	ma = median(av, iters);
+	printf("| %s-%u sign | %.0f us | %.0f us | %.2fx |\n",
+	    rsa ? "RSA" : "P", keys[idx].bits, md, ma, ma / md);
+	free(dv);
+	free(av);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "module", required_argument, NULL, 'm' },
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "key", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *module = NULL, *token = "alice", *pin = NULL;
+	const char *sock = NULL, *labels[8];
+	size_t nlabels = 0, nkeys, i;
+	unsigned iters = 1000;
+	struct ca_secret *s;
+	struct ca_token *toks;
+	struct ca_key *keys;
+	size_t ntoks;
+	struct direct d;
+	struct cac *c;
+	char err[256];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "m:t:p:s:n:k:", opts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'm': module = optarg; break;
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		case 's': sock = optarg; break;
+		case 'n': iters = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'k':
+			if (nlabels < 8)
+				labels[nlabels++] = optarg;
+			break;
+		default:
+			fprintf(stderr, "usage: cardagent-bench --module SO "
+			    "--pin PIN [--token LABEL] [--socket PATH] "
+			    "[--iterations N] [--key LABEL]...\n");
+			return 2;
+		}
+	}
+	if (module == NULL || pin == NULL || iters == 0)
+		die("--module and --pin are required");
+	if (nlabels == 0) {
+		labels[nlabels++] = "rsa2048-sign";
+		labels[nlabels++] = "p256-sign";
+	}
+	direct_open(&d, module, token, pin);
+	if (cac_connect(sock, &c, err, sizeof(err)) != CA_OK)
+		die(err);
+	if (cac_status(c, &toks, &ntoks) != CA_OK)
+		die(cac_errmsg(c));
+	for (i = 0; i < ntoks && strcmp(toks[i].label, token) != 0; i++)
+		;
+	if (i == ntoks)
+		die("the agent does not serve that token");
+	if ((s = ca_secret_dup(pin, strlen(pin))) == NULL)
+		die("out of memory");
+	if (cac_login(c, toks[i].id, s) != CA_OK)
+		die(cac_errmsg(c));
+	ca_secret_free(s);
+	cac_tokens_free(toks, ntoks);
+	if (cac_list_keys(c, &keys, &nkeys) != CA_OK)
+		die(cac_errmsg(c));
+	printf("| operation | direct C_Sign (median) | through cardagent "
+	    "(median) | ratio |\n|---|---|---|---|\n");
+	for (i = 0; i < nlabels; i++)
+		run(&d, c, keys, nkeys, token, labels[i], iters);
+	cac_keys_free(keys, nkeys);
+	cac_close(c);
+	return 0;
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of cardagent from Debian packages.
+# Idempotent: when everything is present it only checks and exits.
+set -euo pipefail
+
+pkgs=(
+	build-essential cmake pkg-config
+	libssl-dev openssl
+	libp11-kit-dev p11-kit p11-kit-modules
+	libcmocka-dev
+	softhsm2 opensc
+	pinentry-curses
+	util-linux
+	python3-minimal
+	systemd
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

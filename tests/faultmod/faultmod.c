@@ -1,0 +1,214 @@
+/*
+ * faultmod: a PKCS#11 module that forwards to a real one and misbehaves
+ * on demand, so that tests can show the agent's watchdog surviving a card
+ * or driver that hangs, crashes or fails.
+ *
+ * FAULTMOD_REAL	path of the module to forward to (e.g. SoftHSM2).
+ * FAULTMOD_CONTROL	path of a control file.  Its first line is read
+ *			afresh before every wrapped call, so a test can
+ *			change the fault between calls:
+ *	(empty, missing) or "none"	forward
+ *	hang <fn>			never return
+ *	crash <fn>			abort()
+ *	fail <fn> <ckr-hex>		return that CKR, do not forward
+ *	delay <fn> <ms>			sleep, then forward (a slow card)
+ *
+ * <fn> is one of C_GetFunctionList, C_Initialize, C_Login, C_Sign,
+ * C_Decrypt, C_DeriveKey; everything else is forwarded untouched.
+ */
+
+#define _POSIX_C_SOURCE 200809L
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+
+static CK_FUNCTION_LIST	 wrapped;
+static CK_FUNCTION_LIST	*real;
+static CK_RV		 load_rv = CKR_GENERAL_ERROR;
+static pthread_once_t	 load_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Returns nonzero with *rv set when the call must not be forwarded.
+ * Does not return at all for hang and crash.
+ */
+static int
+fault(const char *fn, CK_RV *rv)
+{
+	const char *path;
+	char line[256], verb[16], name[64], arg[32];
+	struct timespec ts;
+	unsigned long ms;
+	FILE *f;
+	int n;
+
+	if ((path = getenv("FAULTMOD_CONTROL")) == NULL ||
+	    (f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = sscanf(line, "%15s %63s %31s", verb, name, arg);
+	if (n < 2 || strcmp(name, fn) != 0)
+		return 0;
+
+	if (strcmp(verb, "hang") == 0) {
+		/* Loop: a signal handler returning must not end the hang. */
+		for (;;)
+			pause();
+	}
+	if (strcmp(verb, "crash") == 0)
+		abort();
+	if (strcmp(verb, "fail") == 0 && n == 3) {
+		*rv = strtoul(arg, NULL, 16);
+		return 1;
+	}
+	if (strcmp(verb, "delay") == 0 && n == 3) {
+		ms = strtoul(arg, NULL, 10);
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (ms % 1000) * 1000000L;
+		while (nanosleep(&ts, &ts) == -1)
+			;
+		return 0;
+	}
+	/* A typo must not look like a card that behaves. */
+	fprintf(stderr, "faultmod: bad control line: %s", line);
+	return 0;
+}
+
+/*
+ * A failed C_Sign or C_Decrypt ends the operation, but the real module never
+ * saw the failure: run its operation to completion, or the next *Init in
+ * this session gets CKR_OPERATION_ACTIVE.
+ */
+static void
+finish(CK_C_Sign fn, CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len)
+{
+	CK_ULONG len = 0;
+	CK_BYTE_PTR buf;
+
+	if (fn(s, in, in_len, NULL, &len) != CKR_OK)
+		return;
+	if ((buf = malloc(len + 1)) != NULL)
+		fn(s, in, in_len, buf, &len);
+	free(buf);
+}
+
+static CK_RV
+fm_Initialize(CK_VOID_PTR args)
+{
+	CK_RV rv;
+
+	if (fault("C_Initialize", &rv))
+		return rv;
+	return real->C_Initialize(args);
+}
+
+static CK_RV
+fm_Login(CK_SESSION_HANDLE s, CK_USER_TYPE type, CK_UTF8CHAR_PTR pin,
+    CK_ULONG pin_len)
+{
+	CK_RV rv;
+
+	if (fault("C_Login", &rv))
+		return rv;
+	return real->C_Login(s, type, pin, pin_len);
+}
+
+static CK_RV
+fm_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG data_len,
+    CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
+{
+	CK_RV rv;
+
+	if (fault("C_Sign", &rv)) {
+		finish(real->C_Sign, s, data, data_len);
+		return rv;
+	}
+	return real->C_Sign(s, data, data_len, sig, sig_len);
+}
+
+static CK_RV
+fm_Decrypt(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len,
+    CK_BYTE_PTR out, CK_ULONG_PTR out_len)
+{
+	CK_RV rv;
+
+	if (fault("C_Decrypt", &rv)) {
+		finish(real->C_Decrypt, s, in, in_len);
+		return rv;
+	}
+	return real->C_Decrypt(s, in, in_len, out, out_len);
+}
+
+static CK_RV
+fm_DeriveKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE base,
+    CK_ATTRIBUTE_PTR templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key)
+{
+	CK_RV rv;
+
+	if (fault("C_DeriveKey", &rv))
+		return rv;
+	return real->C_DeriveKey(s, mech, base, templ, count, key);
+}
+
+static void
+load(void)
+{
+	CK_C_GetFunctionList get;
+	const char *path;
+	void *h, *sym;
+
+	/* Modules should not print, but a silent failure here wastes hours. */
+	/* dlopen("") would return the caller and find us again. */
+	if ((path = getenv("FAULTMOD_REAL")) == NULL || *path == '\0') {
+		fprintf(stderr, "faultmod: FAULTMOD_REAL not set\n");
+		return;
+	}
+	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		fprintf(stderr, "faultmod: %s\n", dlerror());
+		return;
+	}
+	/* ISO C has no cast from void * to a function pointer. */
+	if ((sym = dlsym(h, "C_GetFunctionList")) != NULL)
+		memcpy(&get, &sym, sizeof(get));
+	if (sym == NULL || (load_rv = get(&real)) != CKR_OK) {
+		fprintf(stderr, "faultmod: %s: no usable C_GetFunctionList\n",
+		    path);
+		load_rv = CKR_GENERAL_ERROR;
+		return;
+	}
+	/* Never dlclose: the real module may have threads or atexit hooks. */
+	wrapped = *real;
+	/* We speak 2.40 whatever the real module claims. */
+	wrapped.version.major = 2;
+	wrapped.version.minor = 40;
+	wrapped.C_GetFunctionList = C_GetFunctionList;
+	wrapped.C_Initialize = fm_Initialize;
+	wrapped.C_Login = fm_Login;
+	wrapped.C_Sign = fm_Sign;
+	wrapped.C_Decrypt = fm_Decrypt;
+	wrapped.C_DeriveKey = fm_DeriveKey;
+}
+
+CK_RV
+C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
+{
+	CK_RV rv;
+
+	if (fault("C_GetFunctionList", &rv))
+		return rv;
+	if (list == NULL)
+		return CKR_ARGUMENTS_BAD;
+	pthread_once(&load_once, load);
+	if (load_rv != CKR_OK)
+		return load_rv;
+	*list = &wrapped;
+	return CKR_OK;
+}
