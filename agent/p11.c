@@ -128,8 +128,10 @@ session_open(struct p11_token *t)
 		return CKR_OK;
 	rv = F(t)->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL,
 	    &t->session);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		t->open = 1;
+		t->nhcache = 0;
+	}
 	return rv;
 }
 
@@ -326,6 +328,7 @@ p11_login(struct p11_token *t, const struct ca_secret *pin,
 	memset(f, 0, sizeof(*f));
 	if ((rv = session_open(t)) != CKR_OK)
 		return p11_fail_rv(f, "C_OpenSession", rv);
+	t->nhcache = 0;
 	rv = p11_track(t, F(t)->C_Login(t->session, CKU_USER,
 	    pin != NULL ? pin->data : NULL, pin != NULL ? pin->len : 0));
 	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
@@ -342,6 +345,7 @@ p11_logout(struct p11_token *t, struct p11_fail *f)
 	/* A login lasts only as long as the application's sessions. */
 	if (!t->open)
 		return 0;
+	t->nhcache = 0;
 	rv = p11_track(t, F(t)->C_Logout(t->session));
 	if (rv == CKR_OK || rv == CKR_USER_NOT_LOGGED_IN || !t->open)
 		return 0;

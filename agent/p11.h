@@ -32,6 +32,17 @@ void p11_module_unload(struct p11_module *mod);
 CK_RV p11_slots(const struct p11_module *mod, CK_SLOT_ID **slots,
     size_t *nslots);
 
+/*
+ * A private key's handle, found once: searching costs more than signing on
+ * some modules (SoftHSM re-reads every object file).
+ */
+#define P11_HCACHE 32
+struct p11_hkey {
+	uint8_t ckaid[64];
+	size_t len;
+	CK_OBJECT_HANDLE h;
+};
+
 /* One slot and the session the host keeps on it. */
 struct p11_token {
 	const struct p11_module *mod;
@@ -39,6 +50,9 @@ struct p11_token {
 	CK_SESSION_HANDLE session;
 	int open;		/* session is usable; cleared when it is lost */
 	CK_FLAGS tflags;	/* CK_TOKEN_INFO flags when last read */
+	/* valid for the current session and login only */
+	struct p11_hkey hcache[P11_HCACHE];
+	size_t nhcache;
 };
 
 /* Why a request failed: what to tell the user, and what to log. */

@@ -185,23 +185,53 @@ find_private(struct p11_token *t, const struct ca_key *k,
 		{ CKA_ID, k->ckaid, k->ckaid_len },
 	};
 	CK_OBJECT_HANDLE *objs;
+	struct p11_hkey *c;
 	CK_STATE state;
-	size_t n;
+	size_t n, i;
 	CK_RV rv;
 
+	for (i = 0; t->open && i < t->nhcache; i++) {
+		c = &t->hcache[i];
+		if (c->len == k->ckaid_len &&
+		    memcmp(c->ckaid, k->ckaid, c->len) == 0) {
+			*h = c->h;
+			return 0;
+		}
+	}
 	if ((rv = p11_find_objects(t, tmpl, 2, &objs, &n)) != CKR_OK)
 		return p11_fail_rv(f, "C_FindObjects", rv);
 	if (n > 0)
 		*h = objs[0];
 	free(objs);
-	if (n > 0)
+	if (n > 0) {
+		if (t->nhcache < P11_HCACHE &&
+		    k->ckaid_len <= sizeof(c->ckaid)) {
+			c = &t->hcache[t->nhcache++];
+			memcpy(c->ckaid, k->ckaid, k->ckaid_len);
+			c->len = k->ckaid_len;
+			c->h = *h;
+		}
 		return 0;
+	}
 	/* The index may predate a lost login; private keys hide then. */
 	if ((t->tflags & CKF_LOGIN_REQUIRED) &&
 	    p11_session_state(t, &state) == CKR_OK &&
 	    state != CKS_RO_USER_FUNCTIONS && state != CKS_RW_USER_FUNCTIONS)
 		return p11_refuse(f, CA_E_PIN_REQUIRED, "not logged in");
 	return p11_refuse(f, CA_E_NO_KEY, "the private key is not on the token");
+}
+
+/*
+ * A cached handle can outlive its object (a key deleted, a module that
+ * renumbers on login): forget the cache and let the caller search again.
+ */
+static int
+handle_stale(struct p11_token *t, CK_RV rv)
+{
+	if (rv != CKR_KEY_HANDLE_INVALID && rv != CKR_OBJECT_HANDLE_INVALID)
+		return 0;
+	t->nhcache = 0;
+	return 1;
 }
 
 /*
@@ -322,7 +352,13 @@ p11_sign(struct p11_token *t, const struct ca_key *k,
 	}
 	if (find_private(t, k, &h, f) != 0)
 		return -1;
-	if ((rv = p11_track(t, F(t)->C_SignInit(t->session, &mech, h))) != CKR_OK)
+	rv = p11_track(t, F(t)->C_SignInit(t->session, &mech, h));
+	if (handle_stale(t, rv)) {
+		if (find_private(t, k, &h, f) != 0)
+			return -1;
+		rv = p11_track(t, F(t)->C_SignInit(t->session, &mech, h));
+	}
+	if (rv != CKR_OK)
 		return p11_fail_rv(f, "C_SignInit", rv);
 	if (k->always_auth && context_login(t, m->u.op.pin, f) != 0) {
 		/*
@@ -420,6 +456,11 @@ p11_decrypt(struct p11_token *t, const struct ca_key *k,
 		return p11_refuse(f, CA_E_INTERNAL, "out of memory");
 	outlen = out->cap;
 	rv = p11_track(t, F(t)->C_DecryptInit(t->session, &mech, h));
+	if (handle_stale(t, rv)) {
+		if (find_private(t, k, &h, f) != 0)
+			goto out;
+		rv = p11_track(t, F(t)->C_DecryptInit(t->session, &mech, h));
+	}
 	if (rv != CKR_OK && m->u.op.alg == CA_ALG_RSA_OAEP &&
 	    oaep_params_refused(rv)) {
 		mech = (CK_MECHANISM){ CKM_RSA_X_509, NULL, 0 };
@@ -496,6 +537,13 @@ p11_derive(struct p11_token *t, const struct ca_key *k,
 	memset(f, 0, sizeof(*f));
 	rv = p11_track(t, F(t)->C_DeriveKey(t->session, &mech, h, tmpl,
 	    sizeof(tmpl) / sizeof(tmpl[0]), &dk));
+	/* A context login was spent on the stale handle: only retry without. */
+	if (handle_stale(t, rv) && !k->always_auth) {
+		if (find_private(t, k, &h, f) != 0)
+			return -1;
+		rv = p11_track(t, F(t)->C_DeriveKey(t->session, &mech, h,
+		    tmpl, sizeof(tmpl) / sizeof(tmpl[0]), &dk));
+	}
 	if (rv != CKR_OK)
 		return p11_fail_rv(f, "C_DeriveKey", rv);
 	if ((out = ca_secret_new(fb)) == NULL)

@@ -12,8 +12,12 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -195,6 +199,56 @@ run(struct direct *d, struct cac *c, const struct ca_key *keys, size_t nkeys,
 	free(av);
 }
 
+/*
+ * The floor any out-of-process design pays on this machine: the median
+ * round trip of one byte through `hops` processes relaying over socket
+ * pairs, as a request goes client -> agent -> token host and back.
+ */
+static double
+ipc_floor(int hops, unsigned iters)
+{
+	int sv[2][2], i;
+	pid_t pids[2];
+	double *v, t0, m;
+	unsigned n;
+	char b = 0;
+
+	for (i = 0; i < hops; i++)
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]) == -1)
+			die("socketpair");
+	for (i = 0; i < hops; i++) {
+		if ((pids[i] = fork()) == -1)
+			die("fork");
+		if (pids[i] != 0)
+			continue;
+		while (read(sv[i][1], &b, 1) == 1) {
+			if (i + 1 < hops && (write(sv[i + 1][0], &b, 1) != 1 ||
+			    read(sv[i + 1][0], &b, 1) != 1))
+				_exit(1);
+			if (write(sv[i][1], &b, 1) != 1)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	if ((v = calloc(iters, sizeof(*v))) == NULL)
+		die("out of memory");
+	for (n = 0; n < iters; n++) {
+		t0 = now_us();
+		if (write(sv[0][0], &b, 1) != 1 || read(sv[0][0], &b, 1) != 1)
+			die("relay failed");
+		v[n] = now_us() - t0;
+	}
+	m = median(v, iters);
+	free(v);
+	for (i = 0; i < hops; i++) {
+		(void)kill(pids[i], SIGKILL);
+		(void)waitpid(pids[i], NULL, 0);
+		close(sv[i][0]);
+		close(sv[i][1]);
+	}
+	return m;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -266,6 +320,9 @@ main(int argc, char **argv)
 	    "(median) | ratio |\n|---|---|---|---|\n");
 	for (i = 0; i < nlabels; i++)
 		run(&d, c, keys, nkeys, token, labels[i], iters);
+	printf("\nIPC floor on this machine (median 1-byte round trip): "
+	    "1 process hop %.0f us, 2 hops %.0f us\n", ipc_floor(1, iters),
+	    ipc_floor(2, iters));
 	cac_keys_free(keys, nkeys);
 	cac_close(c);
 	return 0;
