@@ -88,17 +88,26 @@ error_msg(struct ca_msg *e, uint32_t status, char *text)
 }
 
 void
-client_error(struct client *c, uint32_t status, const char *fmt, ...)
+client_errorv(struct client *c, uint32_t id, uint32_t status,
+    const char *fmt, va_list ap)
 {
 	struct ca_msg e;
 	char text[512];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	error_msg(&e, status, text);
+	client_reply(c, id, &e);
+}
+
+void
+client_error(struct client *c, uint32_t id, uint32_t status,
+    const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	client_errorv(c, id, status, fmt, ap);
 	va_end(ap);
-	error_msg(&e, status, text);
-	client_reply(c, 0, &e);
 }
 
 /* A protocol violation ends the connection, after saying why. */
@@ -123,8 +132,8 @@ hello(struct client *c, struct ca_msg *m)
 
 	if (m->u.hello.vmin > CA_PROTO_VERSION ||
 	    m->u.hello.vmax < CA_PROTO_VERSION) {
-		client_error(c, CA_E_VERSION, "agent speaks version %u only",
-		    CA_PROTO_VERSION);
+		client_error(c, m->id, CA_E_VERSION, "agent speaks version %u "
+		    "only", CA_PROTO_VERSION);
 		return;
 	}
 	c->hello = 1;

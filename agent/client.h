@@ -9,6 +9,7 @@
 #ifndef CARDAGENT_CLIENT_H
 #define CARDAGENT_CLIENT_H
 
+#include <stdarg.h>
 #include <sys/types.h>
 
 #include "chan.h"
@@ -32,9 +33,11 @@ int clients_listen(struct loop *l, int fd);
  * the connection. */
 void client_reply(struct client *c, uint32_t id, struct ca_msg *reply);
 
-/* Replies with an ERROR message. */
-void client_error(struct client *c, uint32_t status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Replies to request id with an ERROR message. */
+void client_error(struct client *c, uint32_t id, uint32_t status,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void client_errorv(struct client *c, uint32_t id, uint32_t status,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* Feeds clients that arrived before the token hosts settled. */
 void clients_resume(void);

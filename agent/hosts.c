@@ -387,6 +387,28 @@ hosts_stop(void)
 	memset(&H, 0, sizeof(H));
 }
 
+static void
+refresh_reply(void *arg, struct ca_msg *reply)
+{
+	struct host *h = arg;
+
+	if (reply->type == CA_MSG_HOST_INDEX)
+		take_index(h, reply);
+	else
+		log_warn("token host for %s could not refresh", h->module);
+}
+
+void
+hosts_refresh(void)
+{
+	struct ca_msg m = { .type = CA_MSG_HOST_REFRESH };
+	size_t i;
+
+	for (i = 0; i < H.n; i++)
+		if (H.v[i].up)
+			host_call(&H.v[i], &m, refresh_reply, &H.v[i]);
+}
+
 int
 hosts_settled(void)
 {

@@ -38,6 +38,9 @@ int hosts_start(struct loop *l, char *const *modules, size_t n,
 /* Kills every host and frees everything; pending calls are failed. */
 void hosts_stop(void);
 
+/* Asks every running host to re-read its slots and tokens (SIGHUP). */
+void hosts_refresh(void);
+
 /* Whether every host has indexed (or failed) at least once. */
 int hosts_settled(void);
 

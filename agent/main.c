@@ -63,9 +63,15 @@ signal_io(struct loop *l, int fd, int ev, void *arg)
 
 	(void)ev;
 	(void)arg;
-	while (read(fd, &b, 1) == 1)
+	while (read(fd, &b, 1) == 1) {
+		if (b == SIGHUP) {
+			log_info("SIGHUP: re-reading tokens");
+			hosts_refresh();
+			continue;
+		}
 		log_info("signal %d: shutting down", b);
-	loop_stop(l);
+		loop_stop(l);
+	}
 }
 
 static int
@@ -169,6 +175,8 @@ main(int argc, char **argv)
 	struct loop *l = NULL;
 	ssize_t n;
 
+	/* First, for the token host too: both hold PINs. */
+	harden();
 	config_init(&cfg);
 	config_init(&cli);
 	while ((ch = getopt_long(argc, argv, "fds:m:c:p:Vh", opts, NULL)) !=
@@ -217,7 +225,6 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	harden();
 
 	if (config_file != NULL) {
 		if (config_load(&cfg, config_file, 1, err, sizeof(err)) == -1)

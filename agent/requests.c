@@ -38,17 +38,27 @@ struct login_wait {
 
 static struct login_wait *logins;
 
-/* Frees r, then answers its client, which may send its next request. */
-static void
-finish(struct request *r, struct ca_msg *reply)
+/* Frees r and hands back its client (NULL if gone) and request id, so
+ * that the reply goes out only once the client may send its next request. */
+static struct client *
+detach(struct request *r, uint32_t *id)
 {
 	struct client *c = r->c;
-	uint32_t id = r->client_id;
 
+	*id = r->client_id;
 	if (c != NULL)
 		c->req = NULL;
 	ca_msg_clear(&r->m);
 	free(r);
+	return c;
+}
+
+static void
+finish(struct request *r, struct ca_msg *reply)
+{
+	uint32_t id;
+	struct client *c = detach(r, &id);
+
 	if (c != NULL)
 		client_reply(c, id, reply);
 }
@@ -60,18 +70,15 @@ fail(struct request *r, uint32_t status, const char *fmt, ...)
 static void
 fail(struct request *r, uint32_t status, const char *fmt, ...)
 {
-	struct ca_msg e;
-	char text[512];
+	uint32_t id;
+	struct client *c = detach(r, &id);
 	va_list ap;
 
+	if (c == NULL)
+		return;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	client_errorv(c, id, status, fmt, ap);
 	va_end(ap);
-	memset(&e, 0, sizeof(e));
-	e.type = CA_MSG_ERROR;
-	e.u.error.code = status;
-	e.u.error.text = text;
-	finish(r, &e);
 }
 
 void
@@ -505,8 +512,8 @@ request_start(struct client *c, struct ca_msg *m)
 	struct request *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		client_error(c, m->id, CA_E_INTERNAL, "out of memory");
 		ca_msg_clear(m);
-		client_error(c, CA_E_INTERNAL, "out of memory");
 		return;
 	}
 	r->c = c;

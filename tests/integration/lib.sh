@@ -31,11 +31,19 @@ cleanup() {
 		kill "$AGENT_PID" 2>/dev/null || true
 		wait "$AGENT_PID" 2>/dev/null || true
 	fi
+	# The agent and its token hosts run under ASan/UBSan/LSan in the
+	# suite: any report in their log fails the test.
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+	    "$T"/agent*.log 2>/dev/null; then
+		echo "FAIL - sanitizer report in the agent's log"
+		rc=1
+	fi
 	if [ "$nfail" -gt 0 ] || [ "$rc" -ne 0 ]; then
 		echo "--- agent log ---"
 		cat "$T/agent.log" 2>/dev/null || true
 	fi
 	rm -rf "$T"
+	exit "$rc"
 }
 trap cleanup EXIT
 

@@ -116,4 +116,17 @@ check "exactly one PIN prompt" test "$(prompts)" -eq 1
 check "the prompt names the token" grep -q 'alice' "$FAKE_PINENTRY_LOG"
 check "second signature needs no prompt" bash -c \
     "cardsign sign-digest --key $id --hash sha256 --in $T/d -o $T/sig && [ \$(grep -c ^GETPIN $FAKE_PINENTRY_LOG) -eq 1 ]"
+
+# SIGHUP re-reads the tokens without dropping anything.
+before=$(cardsign keys --json)
+kill -HUP "$AGENT_PID"
+for i in $(seq 1 50); do
+	grep -q 're-reading tokens' "$T/agent.log" && break
+	sleep 0.1
+done
+check "SIGHUP is logged" grep -q 're-reading tokens' "$T/agent.log"
+check "the agent still runs after SIGHUP" kill -0 "$AGENT_PID"
+check "the same keys after SIGHUP" test "$(cardsign keys --json)" = "$before"
+check "still logged in after SIGHUP" \
+    cardsign sign-digest --key "$id" --hash sha256 --in "$T/d" -o "$T/sig"
 finish
