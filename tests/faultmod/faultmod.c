@@ -13,6 +13,10 @@
  *	fail <fn> <ckr-hex>		return that CKR, do not forward
  *	delay <fn> <ms>			sleep, then forward (a slow card)
  *
+ * "hang" and "crash" may name a token: "hang C_Sign @alice" hangs only
+ * calls on sessions of the token labelled alice, so a test can show the
+ * module's other tokens still served.
+ *
  * <fn> is one of C_GetFunctionList, C_Initialize, C_Login, C_Sign,
  * C_Decrypt, C_DeriveKey; everything else is forwarded untouched.
  */
@@ -38,8 +42,24 @@ static pthread_once_t	 load_once = PTHREAD_ONCE_INIT;
  * Returns nonzero with *rv set when the call must not be forwarded.
  * Does not return at all for hang and crash.
  */
+/* Whether session s belongs to the token labelled label. */
 static int
-fault(const char *fn, CK_RV *rv)
+on_token(CK_SESSION_HANDLE s, const char *label)
+{
+	CK_SESSION_INFO si;
+	CK_TOKEN_INFO ti;
+	size_t n = strlen(label);
+
+	if (s == CK_INVALID_HANDLE ||
+	    real->C_GetSessionInfo(s, &si) != CKR_OK ||
+	    real->C_GetTokenInfo(si.slotID, &ti) != CKR_OK)
+		return 0;
+	return n <= sizeof(ti.label) && memcmp(ti.label, label, n) == 0 &&
+	    (n == sizeof(ti.label) || ti.label[n] == ' ');
+}
+
+static int
+fault(const char *fn, CK_SESSION_HANDLE s, CK_RV *rv)
 {
 	const char *path;
 	char line[256], verb[16], name[64], arg[32];
@@ -58,6 +78,8 @@ fault(const char *fn, CK_RV *rv)
 	if (n < 2 || strcmp(name, fn) != 0)
 		return 0;
 
+	if (n == 3 && arg[0] == '@' && !on_token(s, arg + 1))
+		return 0;
 	if (strcmp(verb, "hang") == 0) {
 		/* Loop: a signal handler returning must not end the hang. */
 		for (;;)
@@ -105,7 +127,7 @@ fm_Initialize(CK_VOID_PTR args)
 {
 	CK_RV rv;
 
-	if (fault("C_Initialize", &rv))
+	if (fault("C_Initialize", CK_INVALID_HANDLE, &rv))
 		return rv;
 	return real->C_Initialize(args);
 }
@@ -116,7 +138,7 @@ fm_Login(CK_SESSION_HANDLE s, CK_USER_TYPE type, CK_UTF8CHAR_PTR pin,
 {
 	CK_RV rv;
 
-	if (fault("C_Login", &rv))
+	if (fault("C_Login", s, &rv))
 		return rv;
 	return real->C_Login(s, type, pin, pin_len);
 }
@@ -127,7 +149,7 @@ fm_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR data, CK_ULONG data_len,
 {
 	CK_RV rv;
 
-	if (fault("C_Sign", &rv)) {
+	if (fault("C_Sign", s, &rv)) {
 		finish(real->C_Sign, s, data, data_len);
 		return rv;
 	}
@@ -140,7 +162,7 @@ fm_Decrypt(CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG in_len,
 {
 	CK_RV rv;
 
-	if (fault("C_Decrypt", &rv)) {
+	if (fault("C_Decrypt", s, &rv)) {
 		finish(real->C_Decrypt, s, in, in_len);
 		return rv;
 	}
@@ -153,7 +175,7 @@ fm_DeriveKey(CK_SESSION_HANDLE s, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE base,
 {
 	CK_RV rv;
 
-	if (fault("C_DeriveKey", &rv))
+	if (fault("C_DeriveKey", s, &rv))
 		return rv;
 	return real->C_DeriveKey(s, mech, base, templ, count, key);
 }
@@ -202,7 +224,7 @@ C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list)
 {
 	CK_RV rv;
 
-	if (fault("C_GetFunctionList", &rv))
+	if (fault("C_GetFunctionList", CK_INVALID_HANDLE, &rv))
 		return rv;
 	if (list == NULL)
 		return CKR_ARGUMENTS_BAD;

@@ -43,6 +43,25 @@ check "restarted host is back" bash -c "! cardsign status | grep -q 'module rest
 check "login again after the restart" login faultmod
 check "the restarted module signs" sign "$bad" again
 
+# One module, two tokens: a card that hangs holds up only its own keys.
+printf '%s\n' "$FIXTURE_BOB_PIN" | cardsign login --token "$(token_id bob faultmod)" --pin-stdin
+echo "hang C_Sign @alice" >"$FAULTMOD_CONTROL"
+rc=0
+sign "$bad" hang2 >"$T/hang.out" 2>&1 &
+hung=$!
+sleep 0.3
+check "bob's key on the same module signs while alice's card hangs" \
+    sign "$(key_id bob rsa2048-sign faultmod)" bob
+check "the hung request on alice is still waiting" kill -0 $hung
+wait $hung || rc=$?
+check "alice's hung signature fails (exit 10)" test $rc -eq 10
+: >"$FAULTMOD_CONTROL"
+for i in $(seq 1 50); do
+	cardsign status | grep -q 'module restarting' || break
+	sleep 0.1
+done
+check "login to alice again" login faultmod
+
 echo "crash C_Sign" >"$FAULTMOD_CONTROL"
 expect_exit 10 "crashed module fails the request (exit 10)" sign "$bad" crash
 check "the error says the module crashed" grep -q 'crashed' "$T/out"
