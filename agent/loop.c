@@ -30,15 +30,31 @@ struct loop {
 	struct pollfd *pfd;
 	size_t cappfd;
 	int stop;
+	uint64_t spin_until;	/* microseconds, CLOCK_MONOTONIC */
 };
 
 uint64_t
-loop_now_ms(void)
+loop_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void
+loop_spin(struct loop *l, unsigned us)
+{
+	uint64_t until = loop_now_us() + us;
+
+	if (until > l->spin_until)
+		l->spin_until = until;
+}
+
+uint64_t
+loop_now_ms(void)
+{
+	return loop_now_us() / 1000u;
 }
 
 struct loop *
@@ -214,7 +230,8 @@ loop_run(struct loop *l)
 			l->pfd[n].revents = 0;
 			n++;
 		}
-		r = poll(l->pfd, n, poll_timeout(l));
+		r = poll(l->pfd, n, l->spin_until > loop_now_us() ? 0 :
+		    poll_timeout(l));
 		if (r == -1 && errno != EINTR)
 			return -1;
 		for (i = 0; r > 0 && i < n; i++) {

@@ -36,8 +36,16 @@ uint64_t loop_timer(struct loop *l, uint64_t ms, loop_timer_cb cb, void *arg);
 /* Cancels a timer that has not fired; unknown ids are ignored. */
 void loop_timer_cancel(struct loop *l, uint64_t id);
 
-/* Monotonic milliseconds. */
+/*
+ * Polls without sleeping for the next us microseconds: an answer expected
+ * within that time, and a client's next request right after it, are then
+ * picked up at once, without the scheduler wake-up a sleeping process pays.
+ */
+void loop_spin(struct loop *l, unsigned us);
+
+/* Monotonic milliseconds and microseconds. */
 uint64_t loop_now_ms(void);
+uint64_t loop_now_us(void);
 
 /* Runs until loop_stop(); returns 0, or -1 if poll() failed. */
 int loop_run(struct loop *l);
