@@ -155,10 +155,12 @@ login_done(struct login_wait *w, uint32_t status, const char *text)
 	for (r = w->head; r != NULL; r = rn) {
 		rn = r->wnext;
 		r->wnext = NULL;
-		if (status == CA_OK)
+		/* A client that left gets no operation done on its behalf. */
+		if (status == CA_OK && r->c != NULL)
 			r->next(r);
 		else
-			fail(r, status, "%s", text);
+			fail(r, status != CA_OK ? status : CA_E_CANCELLED,
+			    "%s", text != NULL ? text : "client gone");
 	}
 	free(w->token_id);
 	free(w);
@@ -304,6 +306,10 @@ op_pin(void *arg, uint32_t status, struct ca_secret *pin, const char *err)
 		return;
 	}
 	r->m.u.op.pin = pin;
+	if (r->c == NULL) {
+		fail(r, CA_E_CANCELLED, "client gone");
+		return;
+	}
 	op_send(r);
 }
 
