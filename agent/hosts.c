@@ -334,7 +334,7 @@ host_spawn(struct host *h)
 		if (dup2(sv[1], HOST_CHAN_FD) == -1)
 			_exit(127);
 		execl(H.self_exe, "cardagent", "--token-host", h->module,
-		    (char *)NULL);
+		    log_uses_stderr() ? NULL : "--syslog", (char *)NULL);
 		_exit(127);
 	}
 	close(sv[1]);

@@ -19,6 +19,12 @@ log_init(const char *ident, int to_stderr, enum log_level max)
 		openlog(ident, LOG_PID, LOG_USER);
 }
 
+int
+log_uses_stderr(void)
+{
+	return log_stderr;
+}
+
 void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {

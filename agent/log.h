@@ -11,6 +11,9 @@ enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
  * that is written. */
 void log_init(const char *ident, int to_stderr, enum log_level max);
 
+/* Whether lines go to stderr (else syslog). */
+int log_uses_stderr(void);
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -165,7 +165,6 @@ main(int argc, char **argv)
 		{ "pinentry", required_argument, NULL, 'p' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "token-host", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg, cli;
@@ -177,6 +176,10 @@ main(int argc, char **argv)
 
 	/* First, for the token host too: both hold PINs. */
 	harden();
+	/* The agent re-executes itself as `--token-host MODULE [--syslog]`. */
+	if (argc >= 3 && strcmp(argv[1], "--token-host") == 0)
+		return tokenhost_main(argv[2], 3,
+		    argc >= 4 && strcmp(argv[3], "--syslog") == 0);
 	config_init(&cfg);
 	config_init(&cli);
 	while ((ch = getopt_long(argc, argv, "fds:m:c:p:Vh", opts, NULL)) !=
@@ -214,8 +217,6 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		case 'H':
-			return tokenhost_main(optarg, 3);
 		default:
 			usage(stderr);
 			return 2;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "p11.h"
 #include "p11err.h"
 #include "p11int.h"
@@ -22,21 +23,21 @@ p11_module_load(struct p11_module *mod, const char *path)
 
 	memset(mod, 0, sizeof(*mod));
 	if ((mod->path = strdup(path)) == NULL) {
-		hostlog("out of memory");
+		log_warn("out of memory");
 		goto fail;
 	}
 	if ((mod->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		hostlog("cannot load %s: %s", path, dlerror());
+		log_warn("cannot load %s: %s", path, dlerror());
 		goto fail;
 	}
 	getlist = (CK_C_GetFunctionList)dlsym(mod->dl, "C_GetFunctionList");
 	if (getlist == NULL) {
-		hostlog("%s is not a PKCS#11 module: no C_GetFunctionList",
+		log_warn("%s is not a PKCS#11 module: no C_GetFunctionList",
 		    path);
 		goto fail;
 	}
 	if ((rv = getlist(&mod->f)) != CKR_OK || mod->f == NULL) {
-		hostlog("%s: C_GetFunctionList failed: %s", path,
+		log_warn("%s: C_GetFunctionList failed: %s", path,
 		    p11_rv_name(rv));
 		goto fail;
 	}
@@ -45,7 +46,7 @@ p11_module_load(struct p11_module *mod, const char *path)
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = mod->f->C_Initialize(&args);
 	if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		hostlog("%s: C_Initialize failed: %s", path, p11_rv_name(rv));
+		log_warn("%s: C_Initialize failed: %s", path, p11_rv_name(rv));
 		goto fail;
 	}
 	return 0;

@@ -1,9 +1,4 @@
 #define _GNU_SOURCE
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "p11err.h"
 
@@ -147,30 +142,4 @@ p11_rv_name(CK_RV rv)
 	}
 #undef N
 	return rv >= CKR_VENDOR_DEFINED ? "CKR_VENDOR_DEFINED" : "CKR_unknown";
-}
-
-void
-hostlog(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n, saved = errno;
-	size_t len;
-
-	n = snprintf(line, sizeof(line), "cardagent-host[%ld]: ",
-	    (long)getpid());
-	if (n < 0)
-		return;
-	errno = saved;	/* for %m */
-	va_start(ap, fmt);
-	(void)vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	len = strlen(line);
-	line[len++] = '\n';
-	/*
-	 * One write per line, so the threads' lines never interleave; a
-	 * failed write has nowhere to be reported.
-	 */
-	while (write(STDERR_FILENO, line, len) == -1 && errno == EINTR)
-		;
 }

@@ -19,7 +19,5 @@ enum ca_status p11_status(CK_RV rv);
  * has no name. */
 const char *p11_rv_name(CK_RV rv);
 
-/* Writes one line "cardagent-host[pid]: ..." to stderr. */
-void hostlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "p11.h"
 #include "p11err.h"
 #include "secret.h"
@@ -104,7 +105,7 @@ static void
 write_frame(const struct ca_wr *w)
 {
 	if (write_all(host.fd, w->p, w->len) != 0)
-		hostlog("writing to the agent: %m");
+		log_warn("writing to the agent: %m");
 }
 
 static void
@@ -115,7 +116,7 @@ send_msg(const struct ca_msg *m)
 
 	ca_wr_init(&w, CA_FRAME_HDR + CA_FRAME_MAX);
 	if ((e = ca_msg_encode(m, &w)) != CA_PE_OK)
-		hostlog("cannot encode message type 0x%02x: %s", m->type,
+		log_warn("cannot encode message type 0x%02x: %s", m->type,
 		    ca_perr_str(e));
 	else {
 		pthread_mutex_lock(&host.wlock);
@@ -195,7 +196,7 @@ push_index(uint32_t id)
 			nk += w->nkeys;
 		}
 		if (nt > CA_LIST_MAX || nk > CA_LIST_MAX)
-			hostlog("index truncated to %d tokens and keys",
+			log_warn("index truncated to %d tokens and keys",
 			    CA_LIST_MAX);
 		memset(&m, 0, sizeof(m));
 		m.type = CA_MSG_HOST_INDEX;
@@ -216,7 +217,7 @@ push_index(uint32_t id)
 	pthread_mutex_unlock(&host.wlock);
 	ca_wr_free(&wr);
 	if (e != CA_PE_OK) {
-		hostlog("cannot send the index: %s", ca_perr_str(e));
+		log_warn("cannot send the index: %s", ca_perr_str(e));
 		if (id != 0)
 			reply_error(id, CA_E_INTERNAL, "the token index "
 			    "cannot be sent");
@@ -302,7 +303,7 @@ worker_reindex(struct worker *w)
 			worker_set_flags(w, w->tok.flags &
 			    ~(CA_TOK_PRESENT | CA_TOK_LOGGED_IN));
 	} else
-		hostlog("reading the token in slot %lu: %s (0x%lx)",
+		log_warn("reading the token in slot %lu: %s (0x%lx)",
 		    (unsigned long)w->p11.slot, p11_rv_name(rv),
 		    (unsigned long)rv);
 	return rv;
@@ -356,10 +357,10 @@ report(struct worker *w, uint32_t id, const char *what,
 	    ca_status_str(f->status);
 
 	if (f->rv != CKR_OK)
-		hostlog("%s on token '%s': %s: %s (0x%lx)", what, tlabel(w),
+		log_warn("%s on token '%s': %s: %s (0x%lx)", what, tlabel(w),
 		    f->fn, p11_rv_name(f->rv), (unsigned long)f->rv);
 	else
-		hostlog("%s on token '%s' refused: %s", what, tlabel(w),
+		log_warn("%s on token '%s' refused: %s", what, tlabel(w),
 		    detail);
 	reply_error(id, f->status, "%s on token '%s' failed: %s", what,
 	    tlabel(w), detail);
@@ -563,7 +564,7 @@ worker_start(CK_SLOT_ID slot)
 	if (nw == NULL || (w = calloc(1, sizeof(*w))) == NULL) {
 		if (nw != NULL)
 			host.workers = nw;
-		hostlog("out of memory for slot %lu", (unsigned long)slot);
+		log_warn("out of memory for slot %lu", (unsigned long)slot);
 		return;
 	}
 	host.workers = nw;
@@ -574,7 +575,7 @@ worker_start(CK_SLOT_ID slot)
 	pthread_cond_init(&w->qcond, NULL);
 	pthread_mutex_init(&w->ilock, NULL);
 	if ((r = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
-		hostlog("cannot start a thread for slot %lu: %s",
+		log_warn("cannot start a thread for slot %lu: %s",
 		    (unsigned long)slot, strerror(r));
 		worker_free(w);
 		return;
@@ -597,11 +598,11 @@ rescan(uint32_t id)
 	int last;
 
 	if ((rv = p11_slots(&host.mod, &slots, &nslots)) != CKR_OK)
-		hostlog("C_GetSlotList: %s (0x%lx)", p11_rv_name(rv),
+		log_warn("C_GetSlotList: %s (0x%lx)", p11_rv_name(rv),
 		    (unsigned long)rv);
 	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
 		free(slots);
-		hostlog("out of memory");
+		log_warn("out of memory");
 		if (id != 0)
 			reply_error(id, CA_E_INTERNAL, "out of memory");
 		return;
@@ -618,7 +619,7 @@ rescan(uint32_t id)
 	/* Workers count down under host.lock, so none can finish early. */
 	for (i = 0; i < host.nworkers; i++) {
 		if ((j = calloc(1, sizeof(*j))) == NULL) {
-			hostlog("out of memory");
+			log_warn("out of memory");
 			continue;
 		}
 		j->cd = cd;
@@ -668,11 +669,11 @@ dispatch(const uint8_t *body, size_t len)
 	int is_key;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		hostlog("out of memory");
+		log_warn("out of memory");
 		return -1;
 	}
 	if ((e = ca_msg_decode(body, len, &j->msg)) != CA_PE_OK) {
-		hostlog("malformed message from the agent: %s",
+		log_warn("malformed message from the agent: %s",
 		    ca_perr_str(e));
 		free(j);
 		return -1;
@@ -695,7 +696,7 @@ dispatch(const uint8_t *body, size_t len)
 		job_free(j);
 		return 0;
 	default:
-		hostlog("unexpected message type 0x%02x from the agent",
+		log_warn("unexpected message type 0x%02x from the agent",
 		    j->msg.type);
 		reply_error(j->msg.id, CA_E_PROTOCOL, "the token host does "
 		    "not serve this request");
@@ -725,21 +726,21 @@ serve(void)
 	int status = 1;
 
 	if ((in = ca_secret_new(IN_MAX)) == NULL) {
-		hostlog("out of memory");
+		log_warn("out of memory");
 		return 1;
 	}
 	for (;;) {
 		if ((n = read(host.fd, in->data + have, in->cap - have)) < 0) {
 			if (errno == EINTR)
 				continue;
-			hostlog("reading from the agent: %m");
+			log_warn("reading from the agent: %m");
 			break;
 		}
 		if (n == 0) {
 			if (have == 0)
 				status = 0;
 			else
-				hostlog("the agent closed the channel "
+				log_warn("the agent closed the channel "
 				    "mid-frame");
 			break;
 		}
@@ -762,7 +763,7 @@ serve(void)
 				e = CA_PE_TOO_LONG;
 		}
 		if (e != CA_PE_INCOMPLETE) {
-			hostlog("bad frame from the agent: %s", ca_perr_str(e));
+			log_warn("bad frame from the agent: %s", ca_perr_str(e));
 			break;
 		}
 	}
@@ -801,10 +802,11 @@ stop_workers(void)
 }
 
 int
-tokenhost_main(const char *module, int fd)
+tokenhost_main(const char *module, int fd, int use_syslog)
 {
 	int status;
 
+	log_init("cardagent-host", !use_syslog, LOG_LVL_INFO);
 	host.fd = fd;
 	if (p11_module_load(&host.mod, module) != 0)
 		return 1;
@@ -815,7 +817,7 @@ tokenhost_main(const char *module, int fd)
 		 * Finalising under a thread that is still inside the
 		 * module, or running exit handlers, could crash or hang.
 		 */
-		hostlog("a PKCS#11 call did not return; exiting at once");
+		log_warn("a PKCS#11 call did not return; exiting at once");
 		_exit(status);
 	}
 	p11_module_unload(&host.mod);

@@ -14,8 +14,11 @@
 #ifndef CARDAGENT_TOKENHOST_H
 #define CARDAGENT_TOKENHOST_H
 
-/* Runs the host for module on channel fd until the channel closes; returns
- * the process exit status. */
-int tokenhost_main(const char *module, int fd);
+/*
+ * Runs the host for module on channel fd until the channel closes; returns
+ * the process exit status. Logs go to syslog when use_syslog is set (the
+ * agent is detached), else to stderr.
+ */
+int tokenhost_main(const char *module, int fd, int use_syslog);
 
 #endif
