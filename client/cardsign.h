@@ -1,0 +1,78 @@
+/*
+ * cardsign.h: what cardsign's command files share: options, exit codes,
+ * and the helpers for talking to the agent and for files.
+ */
+#ifndef CARDAGENT_CARDSIGN_H
+#define CARDAGENT_CARDSIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cardagent.h"
+
+/* Exit codes: distinct per failure class so scripts can tell them apart. */
+enum {
+	EX_OK = 0,
+	EX_FAIL = 1,
+	EX_USAGE = 2,
+	EX_NOAGENT = 3,
+	EX_NOKEY = 4,
+	EX_PIN_INCORRECT = 5,
+	EX_PIN_LOCKED = 6,
+	EX_TOKEN_ABSENT = 7,
+	EX_NOT_ALLOWED = 8,
+	EX_CANCELLED = 9,
+	EX_TOKEN_FAILED = 10,
+};
+
+/* The command line, parsed once. */
+struct cs_opts {
+	const char *socket;
+	int json;
+	const char *token;
+	int pin_stdin;
+	const char *key, *in, *out, *hash, *oaep, *peer;
+	int pss;
+};
+
+/* The exit code for a CA_* status or CAC_E_* error. */
+int cs_exit_code(int status);
+
+/* Prints "cardsign: ..." to stderr; returns the exit code for status. */
+int cs_fail(int status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Likewise for a misused command line; returns EX_USAGE. */
+int cs_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Connects to the agent; EX_OK or an exit code, the reason printed. */
+int cs_connect(const struct cs_opts *o, struct cac **c);
+
+/*
+ * Connects, lists the keys and resolves sel to one able to do need.
+ * On EX_OK the caller frees *k (cac_keys_free) and closes *c.
+ */
+int cs_find_key(const struct cs_opts *o, const char *sel, uint32_t need,
+    struct cac **c, struct ca_key **k, size_t *n, size_t *idx);
+
+/* Reads a whole file ("-": stdin) of at most max bytes into a new buffer
+ * the caller frees. Returns 0, or -1 with errno set. */
+int cs_read_file(const char *path, uint8_t **buf, size_t *len, size_t max);
+
+/*
+ * Writes len bytes to path ("-": stdout) atomically, through a temporary
+ * file renamed into place; secret outputs are created mode 0600.
+ * Returns 0, or -1 with errno set.
+ */
+int cs_write_file(const char *path, const uint8_t *p, size_t len,
+    int secret);
+
+/* The commands; each returns the process exit code. */
+int cmd_status(const struct cs_opts *o);
+int cmd_keys(const struct cs_opts *o);
+int cmd_login(const struct cs_opts *o);
+int cmd_lock(const struct cs_opts *o);
+int cmd_sign_digest(const struct cs_opts *o);
+int cmd_unwrap(const struct cs_opts *o);
+int cmd_derive(const struct cs_opts *o);
+
+#endif

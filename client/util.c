@@ -1,0 +1,164 @@
+/*
+ * util.c: cardsign's shared helpers: exit codes, messages, the agent
+ * connection and key selection, whole-file reads and atomic writes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cardsign.h"
+
+int
+cs_exit_code(int status)
+{
+	switch (status) {
+	case CA_OK:
+		return EX_OK;
+	case CAC_E_NO_AGENT:
+		return EX_NOAGENT;
+	case CA_E_NO_KEY:
+		return EX_NOKEY;
+	case CA_E_PIN_INCORRECT:
+		return EX_PIN_INCORRECT;
+	case CA_E_PIN_LOCKED:
+		return EX_PIN_LOCKED;
+	case CA_E_TOKEN_ABSENT:
+		return EX_TOKEN_ABSENT;
+	case CA_E_NOT_ALLOWED:
+		return EX_NOT_ALLOWED;
+	case CA_E_CANCELLED:
+	case CA_E_PIN_REQUIRED:
+		return EX_CANCELLED;
+	case CA_E_TOKEN_FAILED:
+	case CA_E_TOKEN_TIMEOUT:
+		return EX_TOKEN_FAILED;
+	default:
+		return EX_FAIL;
+	}
+}
+
+int
+cs_fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cardsign: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return cs_exit_code(status);
+}
+
+int
+cs_usage_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("cardsign: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EX_USAGE;
+}
+
+int
+cs_connect(const struct cs_opts *o, struct cac **c)
+{
+	char err[512];
+	int r;
+
+	if ((r = cac_connect(o->socket, c, err, sizeof(err))) != CA_OK)
+		return cs_fail(r, "%s", err);
+	return EX_OK;
+}
+
+
+int
+cs_find_key(const struct cs_opts *o, const char *sel, uint32_t need,
+    struct cac **c, struct ca_key **k, size_t *n, size_t *idx)
+{
+	char err[512];
+	int r;
+
+	if ((r = cs_connect(o, c)) != EX_OK)
+		return r;
+	if ((r = cac_list_keys(*c, k, n)) != CA_OK) {
+		r = cs_fail(r, "keys: %s", cac_errmsg(*c));
+		cac_close(*c);
+		return r;
+	}
+	if ((r = cac_select_key(*k, *n, sel, need, idx, err, sizeof(err))) !=
+	    CA_OK) {
+		cac_keys_free(*k, *n);
+		cac_close(*c);
+		return cs_fail(r, "%s", err);
+	}
+	return EX_OK;
+}
+
+/* Reads a whole (small) file; *len bytes into a malloc()ed buffer. */
+int
+cs_read_file(const char *path, uint8_t **buf, size_t *len, size_t max)
+{
+	FILE *f;
+	size_t n;
+
+	if ((f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe")) == NULL)
+		return -1;
+	if ((*buf = malloc(max + 1)) == NULL) {
+		if (f != stdin)
+			fclose(f);
+		return -1;
+	}
+	n = fread(*buf, 1, max + 1, f);
+	if (f != stdin)
+		fclose(f);
+	if (n > max) {
+		free(*buf);
+		errno = EFBIG;
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+/*
+ * Writes atomically: a reader never sees half a signature or key. Secret
+ * outputs are created 0600.
+ */
+int
+cs_write_file(const char *path, const uint8_t *p, size_t len, int secret)
+{
+	char tmp[PATH_MAX];
+	int fd, saved;
+
+	if (strcmp(path, "-") == 0)
+		return fwrite(p, 1, len, stdout) == len && fflush(stdout) == 0 ?
+		    0 : -1;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
+	    sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = mkstemp(tmp)) == -1)
+		return -1;
+	if (!secret)
+		(void)fchmod(fd, 0644 & ~umask(umask(0)));
+	if (write(fd, p, len) != (ssize_t)len || fsync(fd) == -1 ||
+	    close(fd) == -1 || rename(tmp, path) == -1) {
+		saved = errno;
+		(void)unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
