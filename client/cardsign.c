@@ -23,20 +23,25 @@ usage(FILE *f)
 "  sign-digest --key SEL --hash sha256|sha384|sha512 [--pss] --in DIGEST -o SIG\n"
 "  unwrap --key SEL [--oaep sha1|sha256] --in WRAPPED -o KEY\n"
 "  derive --key SEL --peer PEER_PUBKEY.pem -o SECRET\n"
+"  sign --key SEL [--hash H] [--certfile CHAIN.pem] [--pem] FILE [-o FILE.p7s]\n"
+"                                  detached CMS signature of FILE\n"
+"  verify [--ca-file CAS.pem] FILE.p7s FILE\n"
+"                                  check a detached CMS signature\n"
 "\n"
 "SEL is a key id from 'cardsign keys', a PKCS#11 URI or an e-mail address.\n"
 "The agent is found through --socket or CARDAGENT_SOCK.\n"
 "\n"
 "exit status: 0 ok, 1 failure, 2 usage, 3 no agent, 4 no such key,\n"
 "5 PIN incorrect, 6 PIN locked, 7 token absent, 8 not allowed by the key,\n"
-"9 cancelled or no PIN, 10 token failed or timed out\n");
+"9 cancelled or no PIN, 10 token failed or timed out, 11 bad signature,\n"
+"12 signer not trusted\n");
 }
 
 int
 main(int argc, char **argv)
 {
 	enum { O_JSON = 256, O_PIN_STDIN, O_TOKEN, O_KEY, O_HASH, O_PSS,
-		O_IN, O_OAEP, O_PEER };
+		O_IN, O_OAEP, O_PEER, O_PEM, O_CA_FILE, O_CERTFILE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -50,6 +55,9 @@ main(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "oaep", required_argument, NULL, O_OAEP },
 		{ "peer", required_argument, NULL, O_PEER },
+		{ "pem", no_argument, NULL, O_PEM },
+		{ "ca-file", required_argument, NULL, O_CA_FILE },
+		{ "certfile", required_argument, NULL, O_CERTFILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cs_opts a = { 0 };
@@ -72,8 +80,15 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	/*
+	 * The command's own options, operands allowed in between: parse the
+	 * rest as if the command were the program (optind 0 resets getopt,
+	 * whose first pass stopped at the command).
+	 */
 	cmd = argv[optind];
-	optind++;
+	argc -= optind;
+	argv += optind;
+	optind = 0;
 	while ((ch = getopt_long(argc, argv, "s:ho:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -112,12 +127,27 @@ main(int argc, char **argv)
 		case O_PEER:
 			a.peer = optarg;
 			break;
+		case O_PEM:
+			a.pem = 1;
+			break;
+		case O_CA_FILE:
+			a.ca_file = optarg;
+			break;
+		case O_CERTFILE:
+			a.certfile = optarg;
+			break;
 		default:
 			usage(stderr);
 			return EX_USAGE;
 		}
 	}
-	if (optind != argc) {
+	a.args = argv + optind;
+	a.nargs = argc - optind;
+	if (strcmp(cmd, "sign") == 0)
+		return cmd_sign_file(&a);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_verify_file(&a);
+	if (a.nargs != 0) {
 		usage(stderr);
 		return EX_USAGE;
 	}

@@ -23,6 +23,8 @@ enum {
 	EX_NOT_ALLOWED = 8,
 	EX_CANCELLED = 9,
 	EX_TOKEN_FAILED = 10,
+	EX_BAD_SIGNATURE = 11,
+	EX_UNTRUSTED = 12,
 };
 
 /* The command line, parsed once. */
@@ -33,6 +35,11 @@ struct cs_opts {
 	int pin_stdin;
 	const char *key, *in, *out, *hash, *oaep, *peer;
 	int pss;
+	int pem;		/* sign: PEM instead of DER */
+	const char *ca_file;	/* verify: trusted CAs */
+	const char *certfile;	/* sign: more certificates to include */
+	char **args;		/* operands after the options */
+	int nargs;
 };
 
 /* The exit code for a CA_* status or CAC_E_* error. */
@@ -66,6 +73,19 @@ int cs_read_file(const char *path, uint8_t **buf, size_t *len, size_t max);
 int cs_write_file(const char *path, const uint8_t *p, size_t len,
     int secret);
 
+struct evp_pkey_st;
+struct x509_st;
+
+/* Loads OpenSSL's default provider and the cardagent provider, which finds
+ * the agent at o->socket. EX_OK or an exit code, the reason printed. */
+int cs_load_providers(const struct cs_opts *o);
+/* Unloads them again; every key from cs_load_pkey() must be freed first. */
+void cs_unload_providers(void);
+/* The agent key k as an EVP_PKEY (the caller frees), or NULL. */
+struct evp_pkey_st *cs_load_pkey(const struct ca_key *k);
+/* The certificate stored with k (the caller frees), or NULL. */
+struct x509_st *cs_key_cert(const struct ca_key *k);
+
 /* The commands; each returns the process exit code. */
 int cmd_status(const struct cs_opts *o);
 int cmd_keys(const struct cs_opts *o);
@@ -74,5 +94,7 @@ int cmd_lock(const struct cs_opts *o);
 int cmd_sign_digest(const struct cs_opts *o);
 int cmd_unwrap(const struct cs_opts *o);
 int cmd_derive(const struct cs_opts *o);
+int cmd_sign_file(const struct cs_opts *o);
+int cmd_verify_file(const struct cs_opts *o);
 
 #endif

@@ -81,7 +81,6 @@ cs_connect(const struct cs_opts *o, struct cac **c)
 	return EX_OK;
 }
 
-
 int
 cs_find_key(const struct cs_opts *o, const char *sel, uint32_t need,
     struct cac **c, struct ca_key **k, size_t *n, size_t *idx)

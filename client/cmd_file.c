@@ -1,0 +1,237 @@
+/*
+ * cmd_file.c: cardsign sign and verify: detached CMS signatures of files,
+ * for documents, releases and logs. The file is streamed through the
+ * digest, so memory stays flat whatever its size; only the digest goes to
+ * the agent.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+/* pem.h first: cms.h declares its PEM functions only after it. */
+#include <openssl/pem.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "cardsign.h"
+
+/* OpenSSL's reasons, for the user: the first error on the queue. */
+static const char *
+ossl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = ERR_reason_error_string(e);
+
+	return r != NULL ? r : "unknown OpenSSL error";
+}
+
+/* Writes the signature to a temporary file renamed into place. */
+static int
+write_cms(const struct cs_opts *o, CMS_ContentInfo *cms, const char *out)
+{
+	BIO *mem;
+	BUF_MEM *bm;
+	int ok, r;
+
+	if ((mem = BIO_new(BIO_s_mem())) == NULL)
+		return -1;
+	ok = o->pem ? PEM_write_bio_CMS(mem, cms) : i2d_CMS_bio(mem, cms);
+	BIO_get_mem_ptr(mem, &bm);
+	r = ok ? cs_write_file(out, (const uint8_t *)bm->data, bm->length,
+	    0) : -1;
+	BIO_free(mem);
+	return r;
+}
+
+/* Every certificate in a PEM file, or NULL if there is none. */
+static STACK_OF(X509) *
+load_certs(const char *path)
+{
+	STACK_OF(X509) *sk;
+	X509 *x;
+	BIO *b;
+
+	if ((b = BIO_new_file(path, "r")) == NULL)
+		return NULL;
+	if ((sk = sk_X509_new_null()) != NULL) {
+		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+			if (!sk_X509_push(sk, x))
+				X509_free(x);
+		ERR_clear_error();
+	}
+	BIO_free(b);
+	if (sk != NULL && sk_X509_num(sk) == 0) {
+		sk_X509_free(sk);
+		sk = NULL;
+	}
+	return sk;
+}
+
+int
+cmd_sign_file(const struct cs_opts *o)
+{
+	const unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_STREAM |
+	    CMS_PARTIAL;
+	char out[4096];
+	CMS_ContentInfo *cms = NULL;
+	EVP_PKEY *pk = NULL;
+	const EVP_MD *md;
+	struct ca_key *k;
+	struct cac *c;
+	STACK_OF(X509) *chain = NULL;
+	X509 *cert = NULL;
+	size_t n, idx;
+	BIO *in = NULL;
+	int r;
+
+	if (o->key == NULL || o->nargs != 1)
+		return cs_usage_fail("sign needs --key and one FILE");
+	if ((md = EVP_get_digestbyname(o->hash ? o->hash : "sha256")) == NULL)
+		return cs_usage_fail("unknown hash '%s'", o->hash);
+	snprintf(out, sizeof(out), "%s%s", o->out ? o->out : o->args[0],
+	    o->out ? "" : ".p7s");
+	if ((r = cs_load_providers(o)) != EX_OK)
+		return r;
+	if ((r = cs_find_key(o, o->key, CA_OP_SIGN, &c, &k, &n, &idx)) !=
+	    EX_OK) {
+		cs_unload_providers();
+		return r;
+	}
+	if ((cert = cs_key_cert(&k[idx])) == NULL) {
+		r = cs_fail(CA_E_NOT_ALLOWED, "key %s has no certificate to "
+		    "sign with", k[idx].label);
+		goto out;
+	}
+	if ((pk = cs_load_pkey(&k[idx])) == NULL) {
+		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
+		    k[idx].label, ossl_reason());
+		goto out;
+	}
+	if ((in = BIO_new_file(o->args[0], "rb")) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", o->args[0],
+		    strerror(errno));
+		goto out;
+	}
+	if (o->certfile != NULL && (chain = load_certs(o->certfile)) ==
+	    NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
+		    o->certfile, ossl_reason());
+		goto out;
+	}
+	ERR_clear_error();
+	if ((cms = CMS_sign(NULL, NULL, chain, NULL, flags)) == NULL ||
+	    CMS_add1_signer(cms, cert, pk, md, flags) == NULL ||
+	    !CMS_final(cms, in, NULL, flags)) {
+		r = cs_fail(CA_E_TOKEN_FAILED, "signing %s failed: %s",
+		    o->args[0], ossl_reason());
+		goto out;
+	}
+	if (write_cms(o, cms, out) == -1) {
+		r = cs_fail(CA_E_INTERNAL, "%s: %s", out, strerror(errno));
+		goto out;
+	}
+	r = EX_OK;
+ out:
+	CMS_ContentInfo_free(cms);
+	sk_X509_pop_free(chain, X509_free);
+	BIO_free(in);
+	EVP_PKEY_free(pk);
+	X509_free(cert);
+	cac_keys_free(k, n);
+	cac_close(c);
+	cs_unload_providers();
+	return r;
+}
+
+static CMS_ContentInfo *
+read_cms(const char *path)
+{
+	CMS_ContentInfo *cms;
+	BIO *b;
+
+	if ((b = BIO_new_file(path, "rb")) == NULL)
+		return NULL;
+	if ((cms = d2i_CMS_bio(b, NULL)) == NULL) {
+		/* Not DER: try PEM, as `--pem` and openssl write it. */
+		ERR_clear_error();
+		(void)BIO_reset(b);
+		cms = PEM_read_bio_CMS(b, NULL, NULL, NULL);
+	}
+	BIO_free(b);
+	return cms;
+}
+
+static X509_STORE *
+trust_store(const struct cs_opts *o)
+{
+	X509_STORE *st;
+
+	if ((st = X509_STORE_new()) == NULL)
+		return NULL;
+	if ((o->ca_file != NULL &&
+	    !X509_STORE_load_file(st, o->ca_file)) ||
+	    (o->ca_file == NULL && !X509_STORE_set_default_paths(st))) {
+		X509_STORE_free(st);
+		return NULL;
+	}
+	/* S/MIME signers are checked for the e-mail protection purpose. */
+	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
+	return st;
+}
+
+int
+cmd_verify_file(const struct cs_opts *o)
+{
+	STACK_OF(X509) *signers = NULL;
+	CMS_ContentInfo *cms = NULL;
+	X509_STORE *st = NULL;
+	unsigned long e;
+	char name[512];
+	BIO *data = NULL;
+	int r, i;
+
+	if (o->nargs != 2)
+		return cs_usage_fail("verify needs SIGNATURE.p7s and FILE");
+	if ((cms = read_cms(o->args[0])) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: not a CMS signature: %s",
+		    o->args[0], ossl_reason());
+		goto out;
+	}
+	if ((data = BIO_new_file(o->args[1], "rb")) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", o->args[1],
+		    strerror(errno));
+		goto out;
+	}
+	if ((st = trust_store(o)) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "cannot load the trusted CAs: %s",
+		    ossl_reason());
+		goto out;
+	}
+	if (!CMS_verify(cms, NULL, st, data, NULL, CMS_BINARY |
+	    CMS_DETACHED)) {
+		e = ERR_peek_error();
+		r = ERR_GET_REASON(e) == CMS_R_CERTIFICATE_VERIFY_ERROR ?
+		    EX_UNTRUSTED : EX_BAD_SIGNATURE;
+		fprintf(stderr, "cardsign: %s: %s\n", r == EX_UNTRUSTED ?
+		    "signer not trusted" : "BAD signature", ossl_reason());
+		goto out;
+	}
+	signers = CMS_get0_signers(cms);
+	for (i = 0; i < sk_X509_num(signers); i++) {
+		X509_NAME_oneline(X509_get_subject_name(sk_X509_value(signers,
+		    i)), name, sizeof(name));
+		printf("Good signature from %s\n", name);
+	}
+	r = EX_OK;
+ out:
+	sk_X509_free(signers);
+	X509_STORE_free(st);
+	BIO_free(data);
+	CMS_ContentInfo_free(cms);
+	return r;
+}
