@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cardsign.h"
@@ -37,11 +38,48 @@ usage(FILE *f)
 "12 signer not trusted\n");
 }
 
+/* Commands that take operands, then those that take none. */
+static int
+run(const char *cmd, const struct cs_opts *a)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(const struct cs_opts *);
+		int operands;
+	} cmds[] = {
+		{ "sign", cmd_sign_file, 1 },
+		{ "verify", cmd_verify_file, 1 },
+		{ "status", cmd_status, 0 },
+		{ "keys", cmd_keys, 0 },
+		{ "login", cmd_login, 0 },
+		{ "lock", cmd_lock, 0 },
+		{ "sign-digest", cmd_sign_digest, 0 },
+		{ "unwrap", cmd_unwrap, 0 },
+		{ "derive", cmd_derive, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cmd, cmds[i].name) != 0)
+			continue;
+		if (!cmds[i].operands && a->nargs != 0) {
+			usage(stderr);
+			return EX_USAGE;
+		}
+		return cmds[i].fn(a);
+	}
+	fprintf(stderr, "cardsign: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EX_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
 	enum { O_JSON = 256, O_PIN_STDIN, O_TOKEN, O_KEY, O_HASH, O_PSS,
-		O_IN, O_OAEP, O_PEER, O_PEM, O_CA_FILE, O_CERTFILE };
+		O_IN, O_OAEP, O_PEER, O_PEM, O_CA_FILE, O_CERTFILE, O_OPAQUE,
+		O_ENTITY, O_TO, O_CIPHER, O_NO_SELF, O_CA_DIR, O_CRL_FILE,
+		O_NO_SYSTEM_CA, O_VERIFY, O_CERTDIR };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -58,11 +96,21 @@ main(int argc, char **argv)
 		{ "pem", no_argument, NULL, O_PEM },
 		{ "ca-file", required_argument, NULL, O_CA_FILE },
 		{ "certfile", required_argument, NULL, O_CERTFILE },
+		{ "opaque", no_argument, NULL, O_OPAQUE },
+		{ "entity", no_argument, NULL, O_ENTITY },
+		{ "to", required_argument, NULL, O_TO },
+		{ "cipher", required_argument, NULL, O_CIPHER },
+		{ "no-self", no_argument, NULL, O_NO_SELF },
+		{ "ca-dir", required_argument, NULL, O_CA_DIR },
+		{ "crl-file", required_argument, NULL, O_CRL_FILE },
+		{ "no-system-ca", no_argument, NULL, O_NO_SYSTEM_CA },
+		{ "verify", no_argument, NULL, O_VERIFY },
+		{ "certdir", required_argument, NULL, O_CERTDIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cs_opts a = { 0 };
 	const char *cmd;
-	int ch;
+	int ch, rc;
 
 	/* Options may stand before or after the command, as with git. */
 	while ((ch = getopt_long(argc, argv, "+s:ho:", opts, NULL)) != -1) {
@@ -89,13 +137,17 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "s:ho:", opts, NULL)) != -1) {
+	/* Every --to is an argument, so argc bounds their number. */
+	if ((a.to = calloc((size_t)argc, sizeof(*a.to))) == NULL)
+		return EX_FAIL;
+	while ((ch = getopt_long(argc, argv, "s:ho:i:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			a.socket = optarg;
 			break;
 		case 'h':
 			usage(stdout);
+			free(a.to);
 			return EX_OK;
 		case O_JSON:
 			a.json = 1;
@@ -136,36 +188,48 @@ main(int argc, char **argv)
 		case O_CERTFILE:
 			a.certfile = optarg;
 			break;
+		case O_OPAQUE:
+			a.opaque = 1;
+			break;
+		case O_ENTITY:
+			a.entity = 1;
+			break;
+		case O_TO:
+			a.to[a.nto++] = optarg;
+			break;
+		case O_CIPHER:
+			a.cipher = optarg;
+			break;
+		case O_NO_SELF:
+			a.no_self = 1;
+			break;
+		case O_CA_DIR:
+			a.ca_dir = optarg;
+			break;
+		case O_CRL_FILE:
+			a.crl_file = optarg;
+			break;
+		case O_NO_SYSTEM_CA:
+			a.no_system_ca = 1;
+			break;
+		case O_VERIFY:
+			a.verify_inner = 1;
+			break;
+		case O_CERTDIR:
+			a.certdir = optarg;
+			break;
+		case 'i':
+			a.in = optarg;
+			break;
 		default:
 			usage(stderr);
+			free(a.to);
 			return EX_USAGE;
 		}
 	}
 	a.args = argv + optind;
 	a.nargs = argc - optind;
-	if (strcmp(cmd, "sign") == 0)
-		return cmd_sign_file(&a);
-	if (strcmp(cmd, "verify") == 0)
-		return cmd_verify_file(&a);
-	if (a.nargs != 0) {
-		usage(stderr);
-		return EX_USAGE;
-	}
-	if (strcmp(cmd, "status") == 0)
-		return cmd_status(&a);
-	if (strcmp(cmd, "keys") == 0)
-		return cmd_keys(&a);
-	if (strcmp(cmd, "login") == 0)
-		return cmd_login(&a);
-	if (strcmp(cmd, "lock") == 0)
-		return cmd_lock(&a);
-	if (strcmp(cmd, "sign-digest") == 0)
-		return cmd_sign_digest(&a);
-	if (strcmp(cmd, "unwrap") == 0)
-		return cmd_unwrap(&a);
-	if (strcmp(cmd, "derive") == 0)
-		return cmd_derive(&a);
-	fprintf(stderr, "cardsign: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return EX_USAGE;
+	rc = run(cmd, &a);
+	free(a.to);
+	return rc;
 }

@@ -40,6 +40,18 @@ struct cs_opts {
 	const char *certfile;	/* sign: more certificates to include */
 	char **args;		/* operands after the options */
 	int nargs;
+	/* smime */
+	int opaque;		/* sign: application/pkcs7-mime signed-data */
+	int entity;		/* sign: input is a bare MIME entity */
+	const char **to;	/* encrypt: recipients (cert files or e-mail) */
+	int nto;
+	const char *cipher;	/* encrypt: aes-256-cbc, aes-128-gcm, ... */
+	int no_self;		/* encrypt: not to one's own key too */
+	const char *ca_dir;	/* verify: directory of hashed CA certs */
+	const char *crl_file;	/* verify: CRLs to check */
+	int no_system_ca;	/* verify: trust only --ca-file/--ca-dir */
+	int verify_inner;	/* decrypt: verify a signed inner message */
+	const char *certdir;	/* recipients' certificates by e-mail */
 };
 
 /* The exit code for a CA_* status or CAC_E_* error. */
@@ -85,6 +97,19 @@ void cs_unload_providers(void);
 struct evp_pkey_st *cs_load_pkey(const struct ca_key *k);
 /* The certificate stored with k (the caller frees), or NULL. */
 struct x509_st *cs_key_cert(const struct ca_key *k);
+
+/* The reason of the newest OpenSSL error, for messages; never NULL. */
+const char *cs_ossl_reason(void);
+
+/* Every certificate in a PEM file (the caller frees with
+ * sk_X509_pop_free(.., X509_free)), or NULL if there is none. */
+struct stack_st_X509 *cs_load_certs(const char *path);
+
+/*
+ * The trusted CAs for verification: --ca-file, else the system's, with
+ * the S/MIME signing purpose. The caller frees it; NULL on failure.
+ */
+struct x509_store_st *cs_trust_store(const struct cs_opts *o);
 
 /* The commands; each returns the process exit code. */
 int cmd_status(const struct cs_opts *o);

@@ -20,16 +20,6 @@
 
 #include "cardsign.h"
 
-/* OpenSSL's reasons, for the user: the first error on the queue. */
-static const char *
-ossl_reason(void)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *r = ERR_reason_error_string(e);
-
-	return r != NULL ? r : "unknown OpenSSL error";
-}
-
 /* Writes the signature to a temporary file renamed into place. */
 static int
 write_cms(const struct cs_opts *o, CMS_ContentInfo *cms, const char *out)
@@ -46,30 +36,6 @@ write_cms(const struct cs_opts *o, CMS_ContentInfo *cms, const char *out)
 	    0) : -1;
 	BIO_free(mem);
 	return r;
-}
-
-/* Every certificate in a PEM file, or NULL if there is none. */
-static STACK_OF(X509) *
-load_certs(const char *path)
-{
-	STACK_OF(X509) *sk;
-	X509 *x;
-	BIO *b;
-
-	if ((b = BIO_new_file(path, "r")) == NULL)
-		return NULL;
-	if ((sk = sk_X509_new_null()) != NULL) {
-		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
-			if (!sk_X509_push(sk, x))
-				X509_free(x);
-		ERR_clear_error();
-	}
-	BIO_free(b);
-	if (sk != NULL && sk_X509_num(sk) == 0) {
-		sk_X509_free(sk);
-		sk = NULL;
-	}
-	return sk;
 }
 
 int
@@ -109,7 +75,7 @@ cmd_sign_file(const struct cs_opts *o)
 	}
 	if ((pk = cs_load_pkey(&k[idx])) == NULL) {
 		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
-		    k[idx].label, ossl_reason());
+		    k[idx].label, cs_ossl_reason());
 		goto out;
 	}
 	if ((in = BIO_new_file(o->args[0], "rb")) == NULL) {
@@ -117,10 +83,10 @@ cmd_sign_file(const struct cs_opts *o)
 		    strerror(errno));
 		goto out;
 	}
-	if (o->certfile != NULL && (chain = load_certs(o->certfile)) ==
+	if (o->certfile != NULL && (chain = cs_load_certs(o->certfile)) ==
 	    NULL) {
 		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
-		    o->certfile, ossl_reason());
+		    o->certfile, cs_ossl_reason());
 		goto out;
 	}
 	ERR_clear_error();
@@ -128,7 +94,7 @@ cmd_sign_file(const struct cs_opts *o)
 	    CMS_add1_signer(cms, cert, pk, md, flags) == NULL ||
 	    !CMS_final(cms, in, NULL, flags)) {
 		r = cs_fail(CA_E_TOKEN_FAILED, "signing %s failed: %s",
-		    o->args[0], ossl_reason());
+		    o->args[0], cs_ossl_reason());
 		goto out;
 	}
 	if (write_cms(o, cms, out) == -1) {
@@ -166,24 +132,6 @@ read_cms(const char *path)
 	return cms;
 }
 
-static X509_STORE *
-trust_store(const struct cs_opts *o)
-{
-	X509_STORE *st;
-
-	if ((st = X509_STORE_new()) == NULL)
-		return NULL;
-	if ((o->ca_file != NULL &&
-	    !X509_STORE_load_file(st, o->ca_file)) ||
-	    (o->ca_file == NULL && !X509_STORE_set_default_paths(st))) {
-		X509_STORE_free(st);
-		return NULL;
-	}
-	/* S/MIME signers are checked for the e-mail protection purpose. */
-	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
-	return st;
-}
-
 int
 cmd_verify_file(const struct cs_opts *o)
 {
@@ -199,7 +147,7 @@ cmd_verify_file(const struct cs_opts *o)
 		return cs_usage_fail("verify needs SIGNATURE.p7s and FILE");
 	if ((cms = read_cms(o->args[0])) == NULL) {
 		r = cs_fail(CA_E_BAD_INPUT, "%s: not a CMS signature: %s",
-		    o->args[0], ossl_reason());
+		    o->args[0], cs_ossl_reason());
 		goto out;
 	}
 	if ((data = BIO_new_file(o->args[1], "rb")) == NULL) {
@@ -207,9 +155,9 @@ cmd_verify_file(const struct cs_opts *o)
 		    strerror(errno));
 		goto out;
 	}
-	if ((st = trust_store(o)) == NULL) {
+	if ((st = cs_trust_store(o)) == NULL) {
 		r = cs_fail(CA_E_BAD_INPUT, "cannot load the trusted CAs: %s",
-		    ossl_reason());
+		    cs_ossl_reason());
 		goto out;
 	}
 	if (!CMS_verify(cms, NULL, st, data, NULL, CMS_BINARY |
@@ -218,7 +166,7 @@ cmd_verify_file(const struct cs_opts *o)
 		r = ERR_GET_REASON(e) == CMS_R_CERTIFICATE_VERIFY_ERROR ?
 		    EX_UNTRUSTED : EX_BAD_SIGNATURE;
 		fprintf(stderr, "cardsign: %s: %s\n", r == EX_UNTRUSTED ?
-		    "signer not trusted" : "BAD signature", ossl_reason());
+		    "signer not trusted" : "BAD signature", cs_ossl_reason());
 		goto out;
 	}
 	signers = CMS_get0_signers(cms);

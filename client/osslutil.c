@@ -1,0 +1,64 @@
+/*
+ * osslutil.c: cardsign's small OpenSSL helpers: error text, certificate
+ * files and the store of trusted CAs.
+ */
+#define _GNU_SOURCE
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "cardsign.h"
+
+/* OpenSSL's reasons, for the user: the first error on the queue. */
+const char *
+cs_ossl_reason(void)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = ERR_reason_error_string(e);
+
+	return r != NULL ? r : "unknown OpenSSL error";
+}
+
+/* Every certificate in a PEM file, or NULL if there is none. */
+STACK_OF(X509) *
+cs_load_certs(const char *path)
+{
+	STACK_OF(X509) *sk;
+	X509 *x;
+	BIO *b;
+
+	if ((b = BIO_new_file(path, "r")) == NULL)
+		return NULL;
+	if ((sk = sk_X509_new_null()) != NULL) {
+		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+			if (!sk_X509_push(sk, x))
+				X509_free(x);
+		ERR_clear_error();
+	}
+	BIO_free(b);
+	if (sk != NULL && sk_X509_num(sk) == 0) {
+		sk_X509_free(sk);
+		sk = NULL;
+	}
+	return sk;
+}
+
+X509_STORE *
+cs_trust_store(const struct cs_opts *o)
+{
+	X509_STORE *st;
+
+	if ((st = X509_STORE_new()) == NULL)
+		return NULL;
+	if ((o->ca_file != NULL &&
+	    !X509_STORE_load_file(st, o->ca_file)) ||
+	    (o->ca_file == NULL && !X509_STORE_set_default_paths(st))) {
+		X509_STORE_free(st);
+		return NULL;
+	}
+	/* S/MIME signers are checked for the e-mail protection purpose. */
+	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
+	return st;
+}
