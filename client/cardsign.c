@@ -49,6 +49,7 @@ run(const char *cmd, const struct cs_opts *a)
 	} cmds[] = {
 		{ "sign", cmd_sign_file, 1 },
 		{ "verify", cmd_verify_file, 1 },
+		{ "smime", cmd_smime, 1 },
 		{ "status", cmd_status, 0 },
 		{ "keys", cmd_keys, 0 },
 		{ "login", cmd_login, 0 },

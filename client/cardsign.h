@@ -111,6 +111,14 @@ struct stack_st_X509 *cs_load_certs(const char *path);
  */
 struct x509_store_st *cs_trust_store(const struct cs_opts *o);
 
+struct bio_st;
+
+/*
+ * Writes a memory BIO's bytes to path (NULL or "-": stdout) with
+ * cs_write_file(). EX_OK, or an exit code with the reason printed.
+ */
+int cs_write_bio(const char *path, struct bio_st *mem, int secret);
+
 /* The commands; each returns the process exit code. */
 int cmd_status(const struct cs_opts *o);
 int cmd_keys(const struct cs_opts *o);
@@ -121,5 +129,11 @@ int cmd_unwrap(const struct cs_opts *o);
 int cmd_derive(const struct cs_opts *o);
 int cmd_sign_file(const struct cs_opts *o);
 int cmd_verify_file(const struct cs_opts *o);
+/* smime dispatches on its first operand to the four below. */
+int cmd_smime(const struct cs_opts *o);
+int cmd_smime_sign(const struct cs_opts *o);
+int cmd_smime_verify(const struct cs_opts *o);
+int cmd_smime_encrypt(const struct cs_opts *o);
+int cmd_smime_decrypt(const struct cs_opts *o);
 
 #endif

@@ -20,20 +20,20 @@
 
 #include "cardsign.h"
 
-/* Writes the signature to a temporary file renamed into place. */
+/* Writes the signature, DER or PEM; an exit code. */
 static int
 write_cms(const struct cs_opts *o, CMS_ContentInfo *cms, const char *out)
 {
 	BIO *mem;
-	BUF_MEM *bm;
-	int ok, r;
+	int r;
 
 	if ((mem = BIO_new(BIO_s_mem())) == NULL)
-		return -1;
-	ok = o->pem ? PEM_write_bio_CMS(mem, cms) : i2d_CMS_bio(mem, cms);
-	BIO_get_mem_ptr(mem, &bm);
-	r = ok ? cs_write_file(out, (const uint8_t *)bm->data, bm->length,
-	    0) : -1;
+		return cs_fail(CA_E_INTERNAL, "out of memory");
+	if (o->pem ? PEM_write_bio_CMS(mem, cms) : i2d_CMS_bio(mem, cms))
+		r = cs_write_bio(out, mem, 0);
+	else
+		r = cs_fail(CA_E_INTERNAL, "cannot encode the signature: %s",
+		    cs_ossl_reason());
 	BIO_free(mem);
 	return r;
 }
@@ -97,11 +97,7 @@ cmd_sign_file(const struct cs_opts *o)
 		    o->args[0], cs_ossl_reason());
 		goto out;
 	}
-	if (write_cms(o, cms, out) == -1) {
-		r = cs_fail(CA_E_INTERNAL, "%s: %s", out, strerror(errno));
-		goto out;
-	}
-	r = EX_OK;
+	r = write_cms(o, cms, out);
  out:
 	CMS_ContentInfo_free(cms);
 	sk_X509_pop_free(chain, X509_free);

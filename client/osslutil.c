@@ -3,6 +3,10 @@
  * files and the store of trusted CAs.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -61,4 +65,17 @@ cs_trust_store(const struct cs_opts *o)
 	/* S/MIME signers are checked for the e-mail protection purpose. */
 	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
 	return st;
+}
+
+int
+cs_write_bio(const char *path, BIO *mem, int secret)
+{
+	BUF_MEM *bm;
+
+	BIO_get_mem_ptr(mem, &bm);
+	if (cs_write_file(path != NULL ? path : "-",
+	    (const uint8_t *)bm->data, bm->length, secret) == -1)
+		return cs_fail(CA_E_INTERNAL, "%s: %s",
+		    path != NULL ? path : "stdout", strerror(errno));
+	return EX_OK;
 }

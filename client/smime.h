@@ -1,0 +1,51 @@
+/*
+ * smime.h: what the smime commands share: whole messages in
+ * memory, their header fields, and the agent's key-management keys.
+ */
+#ifndef CARDAGENT_SMIME_H
+#define CARDAGENT_SMIME_H
+
+#include <stddef.h>
+
+#include <openssl/bio.h>
+
+#include "cardsign.h"
+
+/* Messages are held whole, as SMIME_read_CMS does: this bounds them. */
+#define SMIME_MAX_MSG (256u * 1024 * 1024)
+
+/* Which header fields smime_put_fields() copies. */
+enum smime_fields {
+	SMIME_F_CONTENT,	/* Content-*: those of the MIME entity */
+	SMIME_F_OUTER,		/* the rest, without MIME-Version */
+	SMIME_F_ENTITY,		/* all but MIME-Version */
+};
+
+/* All of path ("-" or NULL: stdin) in a memory BIO; NULL with errno set. */
+BIO *smime_read_input(const char *path);
+/* The bytes of a memory BIO: their number, and *p pointing at them. */
+size_t smime_bio_data(BIO *b, const char **p);
+/* Whether the message's first line ends in CRLF. */
+int smime_is_crlf(const char *p, size_t n);
+/*
+ * Splits a message into *hlen bytes of header fields and the body from
+ * offset *body. Without a header (the first line is not a field) *hlen is 0.
+ */
+void smime_split(const char *p, size_t n, size_t *hlen, size_t *body);
+/* Copies p with every line ending turned into eol. 0, or -1. */
+int smime_put_text(BIO *b, const char *p, size_t n, const char *eol);
+/* Copies the fields of the header p (hlen bytes) that which selects. */
+int smime_put_fields(BIO *b, const char *p, size_t hlen,
+    enum smime_fields which, const char *eol);
+/* Whether field name's value in the header p contains word (any case). */
+int smime_field_has(const char *p, size_t hlen, const char *name,
+    const char *word);
+
+/* Whether k is a key-management key with a certificate. */
+int smime_is_km(const struct ca_key *k);
+/* Resolves sel among keys to a key-management key: EX_OK or the exit
+ * code, the reason printed. */
+int smime_select_km(const struct ca_key *keys, size_t n, const char *sel,
+    size_t *idx);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * smime_mime.c: the small parts of RFC 5322 and MIME that the smime
+ * commands need: reading a whole message, splitting off its header,
+ * copying fields and line ends; and choosing a key-management key.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/bio.h>
+#include <openssl/buffer.h>
+
+#include "cardsign.h"
+#include "smime.h"
+
+BIO *
+smime_read_input(const char *path)
+{
+	char buf[16384];
+	size_t total = 0;
+	BIO *in, *mem;
+	int n;
+
+	if (path == NULL || strcmp(path, "-") == 0)
+		in = BIO_new_fp(stdin, BIO_NOCLOSE);
+	else
+		in = BIO_new_file(path, "rb");
+	if (in == NULL)
+		return NULL;
+	if ((mem = BIO_new(BIO_s_mem())) == NULL) {
+		BIO_free(in);
+		errno = ENOMEM;
+		return NULL;
+	}
+	while ((n = BIO_read(in, buf, sizeof(buf))) > 0) {
+		total += (size_t)n;
+		if (total > SMIME_MAX_MSG || BIO_write(mem, buf, n) != n) {
+			BIO_free(mem);
+			mem = NULL;
+			errno = EFBIG;
+			break;
+		}
+	}
+	BIO_free(in);
+	return mem;
+}
+
+size_t
+smime_bio_data(BIO *b, const char **p)
+{
+	BUF_MEM *bm;
+
+	BIO_get_mem_ptr(b, &bm);
+	*p = bm->data;
+	return bm->length;
+}
+
+/* The offset just past the line starting at i. */
+static size_t
+line_end(const char *p, size_t n, size_t i)
+{
+	const char *nl = memchr(p + i, '\n', n - i);
+
+	return nl != NULL ? (size_t)(nl - p) + 1 : n;
+}
+
+/* The offset just past the field starting at i, folded lines included. */
+static size_t
+field_end(const char *p, size_t n, size_t i)
+{
+	do
+		i = line_end(p, n, i);
+	while (i < n && (p[i] == ' ' || p[i] == '\t'));
+	return i;
+}
+
+int
+smime_is_crlf(const char *p, size_t n)
+{
+	size_t e = line_end(p, n, 0);
+
+	return e >= 2 && p[e - 1] == '\n' && p[e - 2] == '\r';
+}
+
+/* Whether a line starts a field: a printable name, then a colon. */
+static int
+is_field_start(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && p[i] > ' ' && p[i] < 127 && p[i] != ':'; i++)
+		;
+	return i > 0 && i < n && p[i] == ':';
+}
+
+void
+smime_split(const char *p, size_t n, size_t *hlen, size_t *body)
+{
+	size_t i = 0;
+
+	*hlen = *body = 0;
+	while (i < n) {
+		if (p[i] == '\n' || (p[i] == '\r' && i + 1 < n &&
+		    p[i + 1] == '\n')) {
+			*hlen = i;
+			*body = i + (p[i] == '\r' ? 2 : 1);
+			return;
+		}
+		if (i == 0 && !is_field_start(p, n))
+			return;
+		i = line_end(p, n, i);
+	}
+	*hlen = *body = n;
+}
+
+int
+smime_put_text(BIO *b, const char *p, size_t n, const char *eol)
+{
+	size_t i = 0, j, k;
+
+	while (i < n) {
+		j = line_end(p, n, i);
+		k = j;
+		if (k > i && p[k - 1] == '\n') {
+			k--;
+			if (k > i && p[k - 1] == '\r')
+				k--;
+		}
+		if (k > i && BIO_write(b, p + i, (int)(k - i)) != (int)(k - i))
+			return -1;
+		if (p[j - 1] == '\n' && BIO_puts(b, eol) <= 0)
+			return -1;
+		i = j;
+	}
+	return 0;
+}
+
+static int
+field_wanted(const char *f, size_t len, enum smime_fields which)
+{
+	int content = len >= 8 && strncasecmp(f, "Content-", 8) == 0;
+	int mimever = len >= 13 && strncasecmp(f, "MIME-Version:", 13) == 0;
+
+	switch (which) {
+	case SMIME_F_CONTENT:
+		return content;
+	case SMIME_F_OUTER:
+		return !content && !mimever;
+	default:
+		return !mimever;
+	}
+}
+
+int
+smime_put_fields(BIO *b, const char *p, size_t hlen, enum smime_fields which,
+    const char *eol)
+{
+	size_t i, j;
+
+	for (i = 0; i < hlen; i = j) {
+		j = field_end(p, hlen, i);
+		if (!field_wanted(p + i, j - i, which))
+			continue;
+		if (smime_put_text(b, p + i, j - i, eol) == -1)
+			return -1;
+		/* A header without a blank line after it may lack the end. */
+		if (p[j - 1] != '\n' && BIO_puts(b, eol) <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+smime_field_has(const char *p, size_t hlen, const char *name,
+    const char *word)
+{
+	size_t i, j, len, nl = strlen(name);
+	char v[1024];
+
+	for (i = 0; i < hlen; i = j) {
+		j = field_end(p, hlen, i);
+		if (j - i <= nl || strncasecmp(p + i, name, nl) != 0 ||
+		    p[i + nl] != ':')
+			continue;
+		len = j - i - nl - 1;
+		if (len >= sizeof(v))
+			len = sizeof(v) - 1;
+		memcpy(v, p + i + nl + 1, len);
+		v[len] = '\0';
+		return strcasestr(v, word) != NULL;
+	}
+	return 0;
+}
+
+int
+smime_is_km(const struct ca_key *k)
+{
+	return (k->ops & (CA_OP_DECRYPT | CA_OP_DERIVE)) != 0 &&
+	    k->cert_len > 0;
+}
+
+int
+smime_select_km(const struct ca_key *keys, size_t n, const char *sel,
+    size_t *idx)
+{
+	char err[512], err2[512];
+	int r;
+
+	/* RSA keys decrypt, EC keys derive: either serves. */
+	if ((r = cac_select_key(keys, n, sel, CA_OP_DECRYPT, idx, err,
+	    sizeof(err))) != CA_OK && cac_select_key(keys, n, sel,
+	    CA_OP_DERIVE, idx, err2, sizeof(err2)) == CA_OK)
+		r = CA_OK;
+	if (r != CA_OK)
+		return cs_fail(r, "%s", err);
+	if (keys[*idx].cert_len == 0)
+		return cs_fail(CA_E_NOT_ALLOWED, "key %s has no certificate",
+		    keys[*idx].label);
+	return EX_OK;
+}

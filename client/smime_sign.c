@@ -1,0 +1,640 @@
+/*
+ * smime_sign.c: cardsign smime sign and verify: S/MIME signed messages
+ * (RFC 8551) made with an agent key through OpenSSL's CMS, and checked
+ * against a trust store at the time they were signed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/asn1t.h>
+#include <openssl/bio.h>
+/* pem.h first: cms.h declares its PEM functions only after it. */
+#include <openssl/pem.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "cardsign.h"
+#include "smime.h"
+
+/*
+ * SMIMEEncryptionKeyPreference (RFC 8551 2.5.3), the one alternative we
+ * make: [0] IMPLICIT IssuerAndSerialNumber. OpenSSL keeps its own
+ * IssuerAndSerialNumber private, so the templates live here.
+ */
+typedef struct {
+	X509_NAME *issuer;
+	ASN1_INTEGER *serial;
+} EKP_ISSUER_SERIAL;
+
+typedef struct {
+	int type;
+	union {
+		EKP_ISSUER_SERIAL *ias;
+	} d;
+} EKP;
+
+ASN1_SEQUENCE(EKP_ISSUER_SERIAL) = {
+	ASN1_SIMPLE(EKP_ISSUER_SERIAL, issuer, X509_NAME),
+	ASN1_SIMPLE(EKP_ISSUER_SERIAL, serial, ASN1_INTEGER)
+} static_ASN1_SEQUENCE_END(EKP_ISSUER_SERIAL)
+
+ASN1_CHOICE(EKP) = {
+	ASN1_IMP(EKP, d.ias, EKP_ISSUER_SERIAL, 0)
+} static_ASN1_CHOICE_END(EKP)
+
+/* The parts of a message to sign, each in memory. */
+struct smime_msg {
+	BIO *outer;	/* header fields that stay outside, LF ends */
+	BIO *entity;	/* the entity to sign, canonical CRLF ends */
+	int crlf;	/* the input used CRLF: so does the output */
+};
+
+/*
+ * Reads the message: Content-* fields go into the signed entity in the
+ * canonical CRLF form S/MIME signs, MIME-Version is dropped (SMIME_write_CMS
+ * writes its own), the rest stays outside. With --entity all of it is the
+ * entity, as mutt passes it.
+ */
+static int
+read_message(const struct cs_opts *o, struct smime_msg *m)
+{
+	static const char deftype[] =
+	    "Content-Type: text/plain; charset=us-ascii\r\n";
+	const char *path = o->in != NULL ? o->in : "-", *p;
+	size_t n, hlen, body;
+	BIO *in;
+	int r = -1;
+
+	if ((in = smime_read_input(o->in)) == NULL)
+		return cs_fail(CA_E_BAD_INPUT, "%s: %s", path, strerror(errno));
+	if ((n = smime_bio_data(in, &p)) == 0) {
+		BIO_free(in);
+		return cs_fail(CA_E_BAD_INPUT, "%s: empty message", path);
+	}
+	m->crlf = smime_is_crlf(p, n);
+	if (o->entity)
+		r = smime_put_text(m->entity, p, n, "\r\n");
+	else {
+		smime_split(p, n, &hlen, &body);
+		if (hlen > 0 &&
+		    smime_put_fields(m->outer, p, hlen, SMIME_F_OUTER,
+		    "\n") == 0 &&
+		    smime_put_fields(m->entity, p, hlen, SMIME_F_CONTENT,
+		    "\r\n") == 0 &&
+		    (smime_field_has(p, hlen, "Content-Type", "") ||
+		    BIO_puts(m->entity, deftype) > 0) &&
+		    BIO_puts(m->entity, "\r\n") > 0)
+			r = smime_put_text(m->entity, p + body, n - body,
+			    "\r\n");
+	}
+	BIO_free(in);
+	if (r == -1)
+		return cs_fail(CA_E_BAD_INPUT, "%s: not an RFC 5322 message",
+		    path);
+	return EX_OK;
+}
+
+/* Whether a and b share an e-mail address. */
+static int
+same_email(X509 *a, X509 *b)
+{
+	STACK_OF(OPENSSL_STRING) *ea = X509_get1_email(a);
+	STACK_OF(OPENSSL_STRING) *eb = X509_get1_email(b);
+	int i, j, found = 0;
+
+	for (i = 0; !found && i < sk_OPENSSL_STRING_num(ea); i++)
+		for (j = 0; !found && j < sk_OPENSSL_STRING_num(eb); j++)
+			found = strcasecmp(sk_OPENSSL_STRING_value(ea, i),
+			    sk_OPENSSL_STRING_value(eb, j)) == 0;
+	X509_email_free(ea);
+	X509_email_free(eb);
+	return found;
+}
+
+/*
+ * The user's key-management certificate: of the agent keys that decrypt
+ * or derive, one whose certificate has the signer's e-mail address,
+ * preferring the signer's key type and then its size (a PIV card's 9C and
+ * 9D keys usually match). NULL if there is none.
+ */
+static X509 *
+find_km_cert(const struct ca_key *k, size_t n, size_t idx, X509 *signer)
+{
+	X509 *best = NULL, *x;
+	int best_score = -1, score;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((k[i].ops & (CA_OP_DECRYPT | CA_OP_DERIVE)) == 0 ||
+		    (x = cs_key_cert(&k[i])) == NULL)
+			continue;
+		score = 2 * (k[i].type == k[idx].type) +
+		    (k[i].type == k[idx].type && k[i].bits == k[idx].bits);
+		if (score <= best_score || !same_email(x, signer)) {
+			X509_free(x);
+			continue;
+		}
+		X509_free(best);
+		best = x;
+		best_score = score;
+	}
+	ERR_clear_error();
+	return best;
+}
+
+/*
+ * The attribute's value is the whole [0] encoding, tag included: an
+ * ASN1_TYPE of V_ASN1_OTHER, which X509_ATTRIBUTE_create takes as it is.
+ */
+static int
+add_encoded_attr(CMS_SignerInfo *si, int nid, const unsigned char *der,
+    int len)
+{
+	X509_ATTRIBUTE *attr;
+	ASN1_STRING *s;
+	int ok;
+
+	if ((s = ASN1_STRING_type_new(V_ASN1_SEQUENCE)) == NULL)
+		return 0;
+	if (!ASN1_STRING_set(s, der, len) ||
+	    (attr = X509_ATTRIBUTE_create(nid, V_ASN1_OTHER, s)) == NULL) {
+		ASN1_STRING_free(s);
+		return 0;
+	}
+	ok = CMS_signed_add1_attr(si, attr);
+	X509_ATTRIBUTE_free(attr);
+	return ok;
+}
+
+/* Adds SMIMEEncryptionKeyPreference naming km. */
+static int
+add_key_pref(CMS_SignerInfo *si, X509 *km)
+{
+	EKP *ekp;
+	unsigned char *der = NULL;
+	int len, ok = 0;
+
+	if ((ekp = (EKP *)ASN1_item_new(ASN1_ITEM_rptr(EKP))) == NULL)
+		return 0;
+	ekp->type = 0;
+	if ((ekp->d.ias = (EKP_ISSUER_SERIAL *)ASN1_item_new(
+	    ASN1_ITEM_rptr(EKP_ISSUER_SERIAL))) == NULL ||
+	    !X509_NAME_set(&ekp->d.ias->issuer, X509_get_issuer_name(km)) ||
+	    !ASN1_STRING_copy(ekp->d.ias->serial,
+	    X509_get0_serialNumber(km)))
+		goto out;
+	if ((len = ASN1_item_i2d((ASN1_VALUE *)ekp, &der,
+	    ASN1_ITEM_rptr(EKP))) <= 0)
+		goto out;
+	ok = add_encoded_attr(si, NID_id_smime_aa_encrypKeyPref, der, len);
+ out:
+	OPENSSL_free(der);
+	ASN1_item_free((ASN1_VALUE *)ekp, ASN1_ITEM_rptr(EKP));
+	return ok;
+}
+
+/*
+ * smimeCapabilities: what cardsign smime encrypt offers, strongest
+ * first, rather than OpenSSL's list that still has DES and RC2.
+ */
+static int
+add_caps(CMS_SignerInfo *si)
+{
+	static const int nids[] = { NID_aes_256_gcm, NID_aes_128_gcm,
+		NID_aes_256_cbc, NID_aes_128_cbc };
+	STACK_OF(X509_ALGOR) *caps = NULL;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < sizeof(nids) / sizeof(nids[0]); i++)
+		if (!CMS_add_simple_smimecap(&caps, nids[i], -1))
+			break;
+	ok = i == sizeof(nids) / sizeof(nids[0]) && CMS_add_smimecap(si, caps);
+	sk_X509_ALGOR_pop_free(caps, X509_ALGOR_free);
+	return ok;
+}
+
+/* RSA-PSS with a salt as long as the digest (RFC 4056). */
+static int
+set_pss(CMS_SignerInfo *si)
+{
+	EVP_PKEY_CTX *pctx = CMS_SignerInfo_get0_pkey_ctx(si);
+
+	return pctx != NULL &&
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0;
+}
+
+/*
+ * Signs m's entity. ESS signingCertificateV2 comes from CMS_CADES; the
+ * signature is made by CMS_final, after the attributes are in place.
+ */
+static CMS_ContentInfo *
+sign_entity(const struct cs_opts *o, struct smime_msg *m, X509 *cert,
+    EVP_PKEY *pk, STACK_OF(X509) *chain, X509 *km)
+{
+	const unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP |
+	    CMS_CADES | (o->opaque ? 0 : CMS_DETACHED) |
+	    (o->pss ? CMS_KEY_PARAM : 0);
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	const EVP_MD *md;
+	BIO *data;
+	char *p;
+	long n;
+
+	/* A read-only view: reading the BIO itself would consume it. */
+	n = BIO_get_mem_data(m->entity, &p);
+	if ((data = BIO_new_mem_buf(p, (int)n)) == NULL)
+		return NULL;
+	if ((md = EVP_get_digestbyname(o->hash ? o->hash : "sha256")) == NULL ||
+	    (cms = CMS_sign(NULL, NULL, chain, NULL, flags)) == NULL)
+		goto out;
+	if ((si = CMS_add1_signer(cms, cert, pk, md, flags)) == NULL ||
+	    !add_caps(si) || (km != NULL && !add_key_pref(si, km)) ||
+	    (o->pss && !set_pss(si)) || !CMS_final(cms, data, NULL, flags)) {
+		CMS_ContentInfo_free(cms);
+		cms = NULL;
+	}
+ out:
+	BIO_free(data);
+	return cms;
+}
+
+/* The outer fields, then the S/MIME entity, in the input's line ends. */
+static int
+write_signed(const struct cs_opts *o, struct smime_msg *m,
+    CMS_ContentInfo *cms)
+{
+	const char *eol = m->crlf ? "\r\n" : "\n";
+	BIO *out, *data = NULL;
+	char *p;
+	long n;
+	int r;
+
+	if ((out = BIO_new(BIO_s_mem())) == NULL)
+		return cs_fail(CA_E_INTERNAL, "out of memory");
+	n = BIO_get_mem_data(m->outer, &p);
+	r = smime_put_text(out, p, (size_t)n, eol);
+	if (r == 0 && !o->opaque) {
+		n = BIO_get_mem_data(m->entity, &p);
+		if ((data = BIO_new(BIO_s_mem())) == NULL ||
+		    smime_put_text(data, p, (size_t)n, eol) == -1)
+			r = -1;
+	}
+	/* CMS_REUSE_DIGEST: copy the content; it is signed already. */
+	if (r == 0 && !SMIME_write_CMS(out, cms, data, CMS_BINARY |
+	    CMS_REUSE_DIGEST | (o->opaque ? 0 : CMS_DETACHED) |
+	    (m->crlf ? SMIME_CRLFEOL : 0)))
+		r = -1;
+	r = r == 0 ? cs_write_bio(o->out, out, 0) :
+	    cs_fail(CA_E_INTERNAL, "cannot write the message: %s",
+	    cs_ossl_reason());
+	BIO_free(data);
+	BIO_free(out);
+	return r;
+}
+
+/* Reads the message, finds the signer's key-management cert, signs. */
+static int
+sign_with(const struct cs_opts *o, const struct ca_key *k, size_t n,
+    size_t idx, X509 *cert, EVP_PKEY *pk)
+{
+	struct smime_msg m = { NULL, NULL, 0 };
+	CMS_ContentInfo *cms = NULL;
+	STACK_OF(X509) *chain = NULL;
+	X509 *km = NULL;
+	int r;
+
+	if ((m.outer = BIO_new(BIO_s_mem())) == NULL ||
+	    (m.entity = BIO_new(BIO_s_mem())) == NULL) {
+		r = cs_fail(CA_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if ((r = read_message(o, &m)) != EX_OK)
+		goto out;
+	if (o->certfile != NULL && (chain = cs_load_certs(o->certfile)) ==
+	    NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
+		    o->certfile, cs_ossl_reason());
+		goto out;
+	}
+	km = find_km_cert(k, n, idx, cert);
+	ERR_clear_error();
+	if ((cms = sign_entity(o, &m, cert, pk, chain, km)) == NULL) {
+		r = cs_fail(CA_E_TOKEN_FAILED, "signing failed: %s",
+		    cs_ossl_reason());
+		goto out;
+	}
+	r = write_signed(o, &m, cms);
+ out:
+	CMS_ContentInfo_free(cms);
+	X509_free(km);
+	sk_X509_pop_free(chain, X509_free);
+	BIO_free(m.entity);
+	BIO_free(m.outer);
+	return r;
+}
+
+int
+cmd_smime_sign(const struct cs_opts *o)
+{
+	struct ca_key *k;
+	struct cac *c;
+	EVP_PKEY *pk = NULL;
+	X509 *cert = NULL;
+	size_t n, idx;
+	int r;
+
+	if (o->key == NULL || o->nargs != 0)
+		return cs_usage_fail("smime sign needs --key and no operands");
+	if (EVP_get_digestbyname(o->hash ? o->hash : "sha256") == NULL)
+		return cs_usage_fail("unknown hash '%s'", o->hash);
+	if ((r = cs_load_providers(o)) != EX_OK)
+		return r;
+	if ((r = cs_find_key(o, o->key, CA_OP_SIGN, &c, &k, &n, &idx)) !=
+	    EX_OK) {
+		cs_unload_providers();
+		return r;
+	}
+	if ((cert = cs_key_cert(&k[idx])) == NULL) {
+		r = cs_fail(CA_E_NOT_ALLOWED, "key %s has no certificate to "
+		    "sign with", k[idx].label);
+		goto out;
+	}
+	if (o->pss && k[idx].type != CA_KEY_RSA) {
+		r = cs_usage_fail("--pss needs an RSA key");
+		goto out;
+	}
+	if ((pk = cs_load_pkey(&k[idx])) == NULL) {
+		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
+		    k[idx].label, cs_ossl_reason());
+		goto out;
+	}
+	r = sign_with(o, k, n, idx, cert, pk);
+ out:
+	EVP_PKEY_free(pk);
+	X509_free(cert);
+	cac_keys_free(k, n);
+	cac_close(c);
+	cs_unload_providers();
+	return r;
+}
+
+/*
+ * The signed message: S/MIME (either form, CRLF or LF), else DER or PEM
+ * CMS as clients save .p7m files. *cont gets a multipart's content.
+ */
+static CMS_ContentInfo *
+parse_signed(const uint8_t *buf, size_t len, BIO **cont)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *b;
+
+	*cont = NULL;
+	if ((b = BIO_new_mem_buf(buf, (int)len)) != NULL &&
+	    (cms = SMIME_read_CMS(b, cont)) == NULL) {
+		(void)BIO_reset(b);
+		if ((cms = d2i_CMS_bio(b, NULL)) == NULL) {
+			(void)BIO_reset(b);
+			cms = PEM_read_bio_CMS(b, NULL, NULL, NULL);
+		}
+	}
+	BIO_free(b);
+	if (cms != NULL && OBJ_obj2nid(CMS_get0_type(cms)) !=
+	    NID_pkcs7_signed) {
+		CMS_ContentInfo_free(cms);
+		BIO_free(*cont);
+		*cont = NULL;
+		cms = NULL;
+	}
+	return cms;
+}
+
+/* --ca-file, --ca-dir, the system's CAs unless --no-system-ca, CRLs. */
+static X509_STORE *
+verify_store(const struct cs_opts *o)
+{
+	X509_STORE *st;
+
+	if ((st = X509_STORE_new()) == NULL)
+		return NULL;
+	if ((o->ca_file != NULL && !X509_STORE_load_file(st, o->ca_file)) ||
+	    (o->ca_dir != NULL && !X509_STORE_load_path(st, o->ca_dir)) ||
+	    (!o->no_system_ca && !X509_STORE_set_default_paths(st)) ||
+	    (o->crl_file != NULL && !X509_STORE_load_file(st, o->crl_file))) {
+		X509_STORE_free(st);
+		return NULL;
+	}
+	if (o->crl_file != NULL)
+		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
+	return st;
+}
+
+/* The signingTime attribute, or NULL. */
+static const ASN1_TIME *
+signing_time(CMS_SignerInfo *si)
+{
+	const ASN1_OBJECT *obj = OBJ_nid2obj(NID_pkcs9_signingTime);
+	const ASN1_TIME *t;
+
+	if ((t = CMS_signed_get0_data_by_OBJ(si, obj, -3,
+	    V_ASN1_UTCTIME)) == NULL)
+		t = CMS_signed_get0_data_by_OBJ(si, obj, -3,
+		    V_ASN1_GENERALIZEDTIME);
+	return t;
+}
+
+/*
+ * A CRL issued after the signing time is still news of revocations, not
+ * a reason to refuse the chain.
+ */
+static int
+verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	if (!ok && X509_STORE_CTX_get_error(ctx) ==
+	    X509_V_ERR_CRL_NOT_YET_VALID)
+		return 1;
+	return ok;
+}
+
+/*
+ * Verifies x's chain at time t (now if NULL), with the S/MIME signing
+ * purpose: keyUsage digitalSignature or nonRepudiation, and an extended
+ * key usage, if any, with emailProtection. *chain gets the chain.
+ */
+static int
+verify_chain(X509_STORE *st, CMS_ContentInfo *cms, X509 *x,
+    const ASN1_TIME *t, STACK_OF(X509) **chain)
+{
+	STACK_OF(X509) *certs = CMS_get1_certs(cms);
+	STACK_OF(X509_CRL) *crls = CMS_get1_crls(cms);
+	X509_STORE_CTX *ctx;
+	struct tm tm;
+	int ok = 0;
+
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(ctx, st, x, certs) ||
+	    !X509_STORE_CTX_set_default(ctx, "smime_sign"))
+		goto out;
+	X509_STORE_CTX_set0_crls(ctx, crls);
+	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	if (t != NULL) {
+		if (!ASN1_TIME_to_tm(t, &tm))
+			goto out;
+		X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),
+		    timegm(&tm));
+	}
+	if ((ok = X509_verify_cert(ctx) == 1))
+		*chain = X509_STORE_CTX_get1_chain(ctx);
+	else
+		fprintf(stderr, "cardsign: signer not trusted: %s\n",
+		    X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(ctx)));
+ out:
+	X509_STORE_CTX_free(ctx);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	sk_X509_pop_free(certs, X509_free);
+	return ok;
+}
+
+static void
+print_name(const char *what, const X509_NAME *name)
+{
+	char buf[512];
+
+	X509_NAME_oneline(name, buf, sizeof(buf));
+	printf("%s%s\n", what, buf);
+}
+
+/* Who signed, with what key, when, and through which CAs. */
+static void
+print_signer(X509 *x, const ASN1_TIME *t, STACK_OF(X509) *chain)
+{
+	STACK_OF(OPENSSL_STRING) *em = X509_get1_email(x);
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	char group[64];
+	BIO *b;
+	int i;
+
+	print_name("Good signature from ", X509_get_subject_name(x));
+	for (i = 0; i < sk_OPENSSL_STRING_num(em); i++)
+		printf("  e-mail: %s\n", sk_OPENSSL_STRING_value(em, i));
+	X509_email_free(em);
+	if (pk != NULL) {
+		if (!EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL))
+			group[0] = '\0';
+		printf("  key: %s %d%s%s\n", EVP_PKEY_get0_type_name(pk),
+		    EVP_PKEY_get_bits(pk), group[0] ? " " : "", group);
+	}
+	fflush(stdout);
+	if (t != NULL && (b = BIO_new_fp(stdout, BIO_NOCLOSE)) != NULL) {
+		BIO_puts(b, "  signed: ");
+		ASN1_TIME_print(b, t);
+		BIO_puts(b, "\n");
+		BIO_free(b);
+	}
+	for (i = 0; i < sk_X509_num(chain); i++)
+		print_name("  chain: ", X509_get_subject_name(sk_X509_value(
+		    chain, i)));
+	ERR_clear_error();
+}
+
+/* Checks every signer's chain at its signing time; prints each. */
+static int
+check_signers(const struct cs_opts *o, CMS_ContentInfo *cms)
+{
+	STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
+	STACK_OF(X509) *chain;
+	CMS_SignerInfo *si;
+	const ASN1_TIME *t;
+	X509_STORE *st;
+	X509 *x;
+	int i, r = EX_OK;
+
+	if ((st = verify_store(o)) == NULL)
+		return cs_fail(CA_E_BAD_INPUT, "cannot load the trusted CAs: "
+		    "%s", cs_ossl_reason());
+	for (i = 0; r == EX_OK && i < sk_CMS_SignerInfo_num(sis); i++) {
+		si = sk_CMS_SignerInfo_value(sis, i);
+		CMS_SignerInfo_get0_algs(si, NULL, &x, NULL, NULL);
+		t = signing_time(si);
+		chain = NULL;
+		/* CMS_verify found every signer's certificate, or failed. */
+		if (x == NULL || !verify_chain(st, cms, x, t, &chain))
+			r = EX_UNTRUSTED;
+		else
+			print_signer(x, t, chain);
+		sk_X509_pop_free(chain, X509_free);
+	}
+	X509_STORE_free(st);
+	return r;
+}
+
+/* The signatures and digests alone; the signers' chains come after. */
+static int
+check_signature(CMS_ContentInfo *cms, BIO *cont, BIO *out)
+{
+	unsigned long e;
+	int r;
+
+	ERR_clear_error();
+	if (CMS_verify(cms, NULL, NULL, cont, out,
+	    CMS_NO_SIGNER_CERT_VERIFY))
+		return EX_OK;
+	e = ERR_peek_last_error();
+	r = ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND ?
+	    EX_UNTRUSTED : EX_BAD_SIGNATURE;
+	fprintf(stderr, "cardsign: %s: %s\n", r == EX_UNTRUSTED ?
+	    "signer not trusted" : "BAD signature", cs_ossl_reason());
+	return r;
+}
+
+int
+cmd_smime_verify(const struct cs_opts *o)
+{
+	const char *path = o->in != NULL ? o->in : "-";
+	CMS_ContentInfo *cms = NULL;
+	BIO *cont = NULL, *out = NULL;
+	uint8_t *buf = NULL;
+	size_t len;
+	int r;
+
+	if (o->nargs != 0)
+		return cs_usage_fail("smime verify takes no operands");
+	if (cs_read_file(path, &buf, &len, SMIME_MAX_MSG) == -1) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if ((cms = parse_signed(buf, len, &cont)) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: not an S/MIME signed message",
+		    path);
+		goto out;
+	}
+	if ((out = BIO_new(BIO_s_mem())) == NULL) {
+		r = cs_fail(CA_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if ((r = check_signature(cms, cont, out)) != EX_OK ||
+	    (r = check_signers(o, cms)) != EX_OK)
+		goto out;
+	if (o->out != NULL)
+		r = cs_write_bio(o->out, out, 0);
+ out:
+	BIO_free(out);
+	BIO_free(cont);
+	CMS_ContentInfo_free(cms);
+	free(buf);
+	return r;
+}
