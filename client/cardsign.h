@@ -119,6 +119,12 @@ struct bio_st;
  */
 int cs_write_bio(const char *path, struct bio_st *mem, int secret);
 
+struct CMS_ContentInfo_st;
+
+/* A CMS structure in DER, PEM or bare base64 (as clients save .p7m and
+ * .p7s files), or NULL. The caller frees it. */
+struct CMS_ContentInfo_st *cs_read_cms(const char *p, size_t n);
+
 /* The commands; each returns the process exit code. */
 int cmd_status(const struct cs_opts *o);
 int cmd_keys(const struct cs_opts *o);

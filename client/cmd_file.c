@@ -110,21 +110,18 @@ cmd_sign_file(const struct cs_opts *o)
 	return r;
 }
 
+/* A detached signature file: DER or PEM (signatures are small). */
 static CMS_ContentInfo *
 read_cms(const char *path)
 {
 	CMS_ContentInfo *cms;
-	BIO *b;
+	uint8_t *buf;
+	size_t len;
 
-	if ((b = BIO_new_file(path, "rb")) == NULL)
+	if (cs_read_file(path, &buf, &len, 16u * 1024 * 1024) == -1)
 		return NULL;
-	if ((cms = d2i_CMS_bio(b, NULL)) == NULL) {
-		/* Not DER: try PEM, as `--pem` and openssl write it. */
-		ERR_clear_error();
-		(void)BIO_reset(b);
-		cms = PEM_read_bio_CMS(b, NULL, NULL, NULL);
-	}
-	BIO_free(b);
+	cms = cs_read_cms((const char *)buf, len);
+	free(buf);
 	return cms;
 }
 

@@ -1,21 +1,23 @@
 /*
  * osslutil.c: cardsign's small OpenSSL helpers: error text, certificate
- * files and the store of trusted CAs.
+ * and CMS files, the store of trusted CAs, and memory BIOs to files.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
 
 #include <openssl/buffer.h>
-#include <openssl/err.h>
+/* pem.h first: cms.h declares its PEM functions only after it. */
 #include <openssl/pem.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
 #include "cardsign.h"
 
-/* OpenSSL's reasons, for the user: the first error on the queue. */
+/* OpenSSL's reasons, for the user: the newest error on the queue. */
 const char *
 cs_ossl_reason(void)
 {
@@ -78,4 +80,29 @@ cs_write_bio(const char *path, BIO *mem, int secret)
 		return cs_fail(CA_E_INTERNAL, "%s: %s",
 		    path != NULL ? path : "stdout", strerror(errno));
 	return EX_OK;
+}
+
+/* DER, PEM, then bare base64, as .p7m files and pastes come. */
+CMS_ContentInfo *
+cs_read_cms(const char *p, size_t n)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *b, *b64;
+	int i;
+
+	for (i = 0; i < 3 && cms == NULL; i++) {
+		ERR_clear_error();
+		if ((b = BIO_new_mem_buf(p, (int)n)) == NULL)
+			return NULL;
+		if (i == 0)
+			cms = d2i_CMS_bio(b, NULL);
+		else if (i == 1)
+			cms = PEM_read_bio_CMS(b, NULL, NULL, NULL);
+		else if ((b64 = BIO_new(BIO_f_base64())) != NULL) {
+			b = BIO_push(b64, b);
+			cms = d2i_CMS_bio(b, NULL);
+		}
+		BIO_free_all(b);
+	}
+	return cms;
 }

@@ -33,31 +33,6 @@ why(const char *fallback)
 	return ERR_peek_last_error() != 0 ? cs_ossl_reason() : fallback;
 }
 
-/* DER, PEM, then bare base64, as .p7m files and pastes come. */
-static CMS_ContentInfo *
-read_raw_cms(const char *p, size_t n)
-{
-	CMS_ContentInfo *cms = NULL;
-	BIO *b, *b64;
-	int i;
-
-	for (i = 0; i < 3 && cms == NULL; i++) {
-		ERR_clear_error();
-		if ((b = BIO_new_mem_buf(p, (int)n)) == NULL)
-			return NULL;
-		if (i == 0)
-			cms = d2i_CMS_bio(b, NULL);
-		else if (i == 1)
-			cms = PEM_read_bio_CMS(b, NULL, NULL, NULL);
-		else if ((b64 = BIO_new(BIO_f_base64())) != NULL) {
-			b = BIO_push(b64, b);
-			cms = d2i_CMS_bio(b, NULL);
-		}
-		BIO_free_all(b);
-	}
-	return cms;
-}
-
 /* The enveloped or authEnveloped message in p, or NULL. */
 static CMS_ContentInfo *
 read_envelope(const char *p, size_t n, size_t hlen)
@@ -74,7 +49,7 @@ read_envelope(const char *p, size_t n, size_t hlen)
 	 * x-pkcs7-mime. DER, PEM and base64 never start with a field.
 	 */
 	if (hlen == 0)
-		cms = read_raw_cms(p, n);
+		cms = cs_read_cms(p, n);
 	else if ((b = BIO_new_mem_buf(p, (int)n)) != NULL) {
 		cms = SMIME_read_CMS(b, NULL);
 		BIO_free(b);

@@ -403,13 +403,8 @@ parse_signed(const uint8_t *buf, size_t len, BIO **cont)
 
 	*cont = NULL;
 	if ((b = BIO_new_mem_buf(buf, (int)len)) != NULL &&
-	    (cms = SMIME_read_CMS(b, cont)) == NULL) {
-		(void)BIO_reset(b);
-		if ((cms = d2i_CMS_bio(b, NULL)) == NULL) {
-			(void)BIO_reset(b);
-			cms = PEM_read_bio_CMS(b, NULL, NULL, NULL);
-		}
-	}
+	    (cms = SMIME_read_CMS(b, cont)) == NULL)
+		cms = cs_read_cms((const char *)buf, len);
 	BIO_free(b);
 	if (cms != NULL && OBJ_obj2nid(CMS_get0_type(cms)) !=
 	    NID_pkcs7_signed) {
