@@ -2,8 +2,8 @@
 # The cardagent demo on a fresh Debian machine: installs dependencies,
 # builds, creates a SoftHSM token holding a demo PKI (PIV-like signing and
 # key-management certificates for alice@example.org), starts the agent,
-# logs in, lists keys, signs and verifies a message, and decrypts a message
-# encrypted to the token's key-management certificate.
+# logs in, lists keys, and signs, verifies, encrypts and decrypts S/MIME
+# messages and a file with the token's keys.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -45,38 +45,44 @@ Subject: cardagent demo
 Signed with a key that never left the token.
 MSG
 
-say "Signing the message with alice's PIV-like signing key (RSA-2048)"
-openssl dgst -sha256 -binary "$work/message.txt" >"$work/digest"
-"$bin/cardsign" sign-digest --key 'pkcs11:token=alice;object=rsa2048-sign' \
-    --hash sha256 --in "$work/digest" -o "$work/message.sig"
-echo "signature: $(stat -c %s "$work/message.sig") bytes"
-say "Verifying the signature and alice's certificate chain with OpenSSL"
-openssl verify -CAfile "$pki/root.pem" -untrusted "$pki/intermediate.pem" \
-    "$pki/alice-rsa2048-sign.pem"
-openssl x509 -in "$pki/alice-rsa2048-sign.pem" -pubkey -noout >"$work/pub.pem"
-openssl dgst -sha256 -verify "$work/pub.pem" -signature "$work/message.sig" \
+say "Signing the message as S/MIME with alice's PIV-like signing key (RSA-2048)"
+"$bin/cardsign" smime sign --key 'pkcs11:token=alice;object=rsa2048-sign' \
+    --certfile "$pki/intermediate.pem" -i "$work/message.txt" -o "$work/signed.eml"
+sed -n '1,12p' "$work/signed.eml"
+echo "   ..."
+
+say "Verifying it: cardsign, and stock OpenSSL as the mail client would"
+"$bin/cardsign" smime verify --ca-file "$pki/root.pem" --no-system-ca \
+    -i "$work/signed.eml" -o "$work/verified.txt"
+openssl cms -verify -CAfile "$pki/root.pem" -in "$work/signed.eml" \
+    -out /dev/null
+
+say "Encrypting a message to alice's key-management certificate (RSA-OAEP, AES-256-GCM)"
+"$bin/cardsign" smime encrypt --to "$pki/alice-rsa2048-km.pem" --oaep sha256 \
+    --cipher aes-256-gcm --no-self -i "$work/message.txt" \
+    -o "$work/encrypted.eml"
+sed -n '1,8p' "$work/encrypted.eml"
+echo "   ..."
+
+say "Decrypting it: the token unwraps the content key, cardsign decrypts"
+"$bin/cardsign" smime decrypt -i "$work/encrypted.eml" -o "$work/decrypted.txt"
+cat "$work/decrypted.txt"
+
+say "The same with elliptic curves: ECDSA P-256 signature, ECDH P-256 encryption"
+"$bin/cardsign" smime sign --key 'pkcs11:token=alice;object=p256-sign' \
+    --certfile "$pki/intermediate.pem" -i "$work/message.txt" \
+    -o "$work/signed-ec.eml"
+"$bin/cardsign" smime verify --ca-file "$pki/root.pem" --no-system-ca \
+    -i "$work/signed-ec.eml"
+"$bin/cardsign" smime encrypt --to "$pki/alice-p256-km.pem" --no-self \
+    -i "$work/message.txt" -o "$work/encrypted-ec.eml"
+"$bin/cardsign" smime decrypt -i "$work/encrypted-ec.eml" | tail -n 1
+
+say "Signing a file (detached CMS) and verifying it"
+"$bin/cardsign" sign --key 'pkcs11:token=alice;object=p384-sign' \
+    --certfile "$pki/intermediate.pem" "$work/message.txt" -o "$work/message.p7s"
+"$bin/cardsign" verify --ca-file "$pki/root.pem" "$work/message.p7s" \
     "$work/message.txt"
-
-say "Signing with the P-256 key (ECDSA)"
-"$bin/cardsign" sign-digest --key 'pkcs11:token=alice;object=p256-sign' \
-    --hash sha256 --in "$work/digest" -o "$work/message.ecsig"
-openssl dgst -sha256 -verify "$pki/alice-p256-sign.pub.pem" \
-    -signature "$work/message.ecsig" "$work/message.txt"
-
-say "Encrypting the message to alice's key-management certificate (RSA-OAEP + AES-256)"
-openssl rand 32 >"$work/cek"
-openssl enc -aes-256-cbc -pbkdf2 -pass "file:$work/cek" -in "$work/message.txt" \
-    -out "$work/message.enc"
-openssl pkeyutl -encrypt -certin -inkey "$pki/alice-rsa2048-km.pem" \
-    -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 \
-    -pkeyopt rsa_mgf1_md:sha256 -in "$work/cek" -out "$work/cek.wrapped"
-rm "$work/cek"
-say "Decrypting: the token unwraps the content key, OpenSSL decrypts"
-"$bin/cardsign" unwrap --key 'pkcs11:token=alice;object=rsa2048-km' \
-    --oaep sha256 --in "$work/cek.wrapped" -o "$work/cek"
-openssl enc -d -aes-256-cbc -pbkdf2 -pass "file:$work/cek" \
-    -in "$work/message.enc" | tee "$work/decrypted.txt"
-cmp "$work/message.txt" "$work/decrypted.txt" && echo "decrypted message matches"
 
 say "Locking the agent (logs out of every token)"
 "$bin/cardsign" lock
