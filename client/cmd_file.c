@@ -1,6 +1,7 @@
 /*
  * cmd_file.c: cardsign sign and verify: detached CMS signatures of files,
- * for documents, releases and logs. The file is streamed through the
+ * for documents, releases and logs, and of MIME entities for mail clients
+ * that assemble multipart/signed themselves (mutt). The file is streamed through the
  * digest, so memory stays flat whatever its size; only the digest goes to
  * the agent.
  */
@@ -41,8 +42,10 @@ write_cms(const struct cs_opts *o, CMS_ContentInfo *cms, const char *out)
 int
 cmd_sign_file(const struct cs_opts *o)
 {
-	const unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_STREAM |
-	    CMS_PARTIAL;
+	/* --entity: a MIME entity as mutt writes it, signed in the canonical
+	 * CRLF form every S/MIME reader checks; else the bytes as they are. */
+	const unsigned flags = CMS_DETACHED | CMS_STREAM | CMS_PARTIAL |
+	    (o->entity ? 0 : CMS_BINARY);
 	char out[4096];
 	CMS_ContentInfo *cms = NULL;
 	EVP_PKEY *pk = NULL;
@@ -153,8 +156,8 @@ cmd_verify_file(const struct cs_opts *o)
 		    cs_ossl_reason());
 		goto out;
 	}
-	if (!CMS_verify(cms, NULL, st, data, NULL, CMS_BINARY |
-	    CMS_DETACHED)) {
+	if (!CMS_verify(cms, NULL, st, data, NULL, CMS_DETACHED |
+	    (o->entity ? 0 : CMS_BINARY))) {
 		e = ERR_peek_error();
 		r = ERR_GET_REASON(e) == CMS_R_CERTIFICATE_VERIFY_ERROR ?
 		    EX_UNTRUSTED : EX_BAD_SIGNATURE;
