@@ -396,8 +396,8 @@ cmd_smime_encrypt(const struct cs_opts *o)
 {
 	STACK_OF(X509) *rcpts = NULL;
 	CMS_ContentInfo *cms = NULL;
-	const EVP_CIPHER *ciph;
-	const EVP_MD *oaep;
+	const EVP_CIPHER *ciph = NULL;
+	const EVP_MD *oaep = NULL;
 	BIO *in = NULL, *entity = NULL;
 	const char *p;
 	size_t n, hlen, body;
