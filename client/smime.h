@@ -37,6 +37,11 @@ int smime_put_text(BIO *b, const char *p, size_t n, const char *eol);
 /* Copies the fields of the header p (hlen bytes) that which selects. */
 int smime_put_fields(BIO *b, const char *p, size_t hlen,
     enum smime_fields which, const char *eol);
+/* The same, leaving out fields the header skip (skiplen bytes) has: an
+ * encrypted message's own From or Subject wins over the outer copy. */
+int smime_put_fields_unless(BIO *b, const char *p, size_t hlen,
+    enum smime_fields which, const char *eol, const char *skip,
+    size_t skiplen);
 /* Whether field name's value in the header p contains word (any case). */
 int smime_field_has(const char *p, size_t hlen, const char *name,
     const char *word);

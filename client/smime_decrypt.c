@@ -309,7 +309,8 @@ write_plain(const struct cs_opts *o, const char *msg, size_t mhlen,
 	n = smime_bio_data(plain, &p);
 	smime_split(p, n, &hlen, &body);
 	if ((out = BIO_new(BIO_s_mem())) == NULL ||
-	    smime_put_fields(out, msg, mhlen, SMIME_F_OUTER, eol) == -1 ||
+	    smime_put_fields_unless(out, msg, mhlen, SMIME_F_OUTER, eol, p,
+	    hlen) == -1 ||
 	    BIO_printf(out, "MIME-Version: 1.0%s", eol) <= 0 ||
 	    smime_put_fields(out, p, hlen, SMIME_F_ENTITY, eol) == -1 ||
 	    BIO_puts(out, eol) <= 0 ||

@@ -153,15 +153,39 @@ field_wanted(const char *f, size_t len, enum smime_fields which)
 	}
 }
 
+/* Whether the header skip (skiplen bytes) has the field that starts f. */
+static int
+in_header(const char *f, size_t flen, const char *skip, size_t skiplen)
+{
+	char name[256];
+	const char *colon = memchr(f, ':', flen);
+	size_t n = colon != NULL ? (size_t)(colon - f) : 0;
+
+	if (skip == NULL || n == 0 || n >= sizeof(name))
+		return 0;
+	memcpy(name, f, n);
+	name[n] = '\0';
+	return smime_field_has(skip, skiplen, name, "");
+}
+
 int
 smime_put_fields(BIO *b, const char *p, size_t hlen, enum smime_fields which,
     const char *eol)
+{
+	return smime_put_fields_unless(b, p, hlen, which, eol, NULL, 0);
+}
+
+int
+smime_put_fields_unless(BIO *b, const char *p, size_t hlen,
+    enum smime_fields which, const char *eol, const char *skip,
+    size_t skiplen)
 {
 	size_t i, j;
 
 	for (i = 0; i < hlen; i = j) {
 		j = field_end(p, hlen, i);
-		if (!field_wanted(p + i, j - i, which))
+		if (!field_wanted(p + i, j - i, which) ||
+		    in_header(p + i, j - i, skip, skiplen))
 			continue;
 		if (smime_put_text(b, p + i, j - i, eol) == -1)
 			return -1;

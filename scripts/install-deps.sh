@@ -12,6 +12,7 @@ pkgs=(
 	pinentry-curses
 	util-linux
 	python3-minimal
+	gpgsm gpg-agent libnss3-tools
 	systemd
 )
 

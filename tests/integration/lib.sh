@@ -42,7 +42,7 @@ cleanup() {
 		echo "--- agent log ---"
 		cat "$T/agent.log" 2>/dev/null || true
 	fi
-	[ -n "${KEEP_T:-}" ] || rm -rf "$T"
+	rm -rf "$T"
 	exit "$rc"
 }
 trap cleanup EXIT

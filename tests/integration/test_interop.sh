@@ -4,10 +4,12 @@
 # verify and decrypt (with software copies of the keys); what they sign and
 # encrypt, cardsign verifies and decrypts with the agent.
 #
-# Measured gaps of the Debian 12 peers (see /work/shared/notes/peers.md),
-# skipped with the reason printed: gpgsm 2.2.40 has no ECDSA/ECDH, no
-# RSASSA-PSS, no RSAES-OAEP and no AuthEnvelopedData; NSS 3.87 cmsutil
-# cannot decrypt ECDH (kari), OAEP or AuthEnvelopedData messages.
+# Gaps of the Debian 12 peers, measured on messages made by `openssl cms` as
+# well, are skipped with the reason printed: neither gpgsm 2.2.40 nor NSS 3.87
+# cmsutil decrypts RSAES-OAEP, AuthEnvelopedData (AES-GCM) or ECDH (kari)
+# messages, and gpgsm cannot hold an EC key (it crashes importing an EC
+# PKCS#12). Both verify every signature cardsign makes: RSA PKCS#1 v1.5,
+# RSASSA-PSS and ECDSA.
 . "$(dirname "$0")/lib.sh"
 
 for tool in gpgsm gpgconf cmsutil certutil pk12util python3; do
@@ -22,8 +24,18 @@ done
 # out, before lib.sh's cleanup removes $T, and keep the exit status.
 export GNUPGHOME=$T/gnupg
 gpg_stop() {
-	local rc=$?
-	gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1 || true
+	local rc=$? sock
+	if [ -d "$GNUPGHOME" ]; then
+		sock=$(gpgconf --homedir "$GNUPGHOME" --list-dirs agent-socket)
+		gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1 || true
+		# The agent goes away asynchronously: wait for its socket, so
+		# that it does not race cleanup's rm -rf "$T".
+		for _ in $(seq 1 100); do
+			[ -S "$sock" ] || break
+			sleep 0.05
+		done
+		rm -rf "$GNUPGHOME" 2>/dev/null || { sleep 0.2; rm -rf "$GNUPGHOME"; } || true
+	fi
 	return $rc
 }
 trap 'gpg_stop; cleanup' EXIT
@@ -100,9 +112,10 @@ nss_verify_detached() {
 	    cat "$T/nss.out" && nss_good "$T/nss.out"
 }
 nss_verify_opaque() {
-	cmsutil -D -d "$NSS" -h 2 -i "$1" -o "$T/nss.content" >"$T/nss.out" \
-	    2>&1 && cat "$T/nss.out" && nss_good "$T/nss.out" &&
-	    tr -d '\r' <"$T/nss.content" | grep -q 'signed for the peers'
+	# With -h, the report and the content both go to the output.
+	cmsutil -D -d "$NSS" -h 2 -i "$1" >"$T/nss.out" 2>&1 &&
+	    cat "$T/nss.out" && nss_good "$T/nss.out" &&
+	    tr -d '\r' <"$T/nss.out" | grep -q 'signed for the peers'
 }
 gpgsm_verify_detached() {
 	gpgsm_ --status-fd 1 --verify "$1" "$2" >"$T/g.out" 2>&1 &&
@@ -129,16 +142,16 @@ EOF
 sed 's/$/\r/' "$T/msg" >"$T/msg.crlf"
 
 # === 1, 2: cardsign signs; gpgsm and NSS verify. ===========================
-# name | cardsign options | gpgsm lacks it because
+# name | cardsign options
 SIGNS=(
-	"rsa2048|--key pkcs11:token=alice;object=rsa2048-sign|"
-	"rsa3072 sha512|--key pkcs11:token=alice;object=rsa3072-sign --hash sha512|"
-	"rsa2048 PSS|--key pkcs11:token=alice;object=rsa2048-sign --pss|gpgsm 2.2.40 has no RSASSA-PSS"
-	"p256|--key pkcs11:token=alice;object=p256-sign|gpgsm 2.2.40 has no ECDSA"
-	"p384 sha384|--key pkcs11:token=alice;object=p384-sign --hash sha384|gpgsm 2.2.40 has no ECDSA"
+	"rsa2048|--key pkcs11:token=alice;object=rsa2048-sign"
+	"rsa3072 sha512|--key pkcs11:token=alice;object=rsa3072-sign --hash sha512"
+	"rsa2048 PSS|--key pkcs11:token=alice;object=rsa2048-sign --pss"
+	"p256|--key pkcs11:token=alice;object=p256-sign"
+	"p384 sha384|--key pkcs11:token=alice;object=p384-sign --hash sha384"
 )
 for c in "${SIGNS[@]}"; do
-	IFS='|' read -r name opts nogpgsm <<<"$c"
+	IFS='|' read -r name opts <<<"$c"
 	for eol in msg msg.crlf; do
 		f=$T/s-${name// /-}-$eol
 		# shellcheck disable=SC2086
@@ -146,12 +159,8 @@ for c in "${SIGNS[@]}"; do
 		    --certfile "$PKI/intermediate.pem" -i "$T/$eol" -o "$f.eml"
 		check "$name/$eol: split into entity and .p7s" split_signed \
 		    "$f.eml" "$f.part" "$f.p7s"
-		if [ -n "$nogpgsm" ]; then
-			skip "$name/$eol: gpgsm --verify" "$nogpgsm"
-		else
-			check "$name/$eol: gpgsm --verify (detached)" \
-			    gpgsm_verify_detached "$f.p7s" "$f.part"
-		fi
+		check "$name/$eol: gpgsm --verify (detached)" \
+		    gpgsm_verify_detached "$f.p7s" "$f.part"
 		check "$name/$eol: NSS cmsutil -D (detached)" \
 		    nss_verify_detached "$f.p7s" "$f.part"
 	done
@@ -160,18 +169,15 @@ for c in "${SIGNS[@]}"; do
 	check "$name: cardsign smime sign --opaque" cardsign smime sign $opts \
 	    --opaque --certfile "$PKI/intermediate.pem" -i "$T/msg" -o "$f.eml"
 	check "$name: opaque to DER" smime_der "$f.eml" "$f.p7m"
-	if [ -n "$nogpgsm" ]; then
-		skip "$name: gpgsm --verify --opaque" "$nogpgsm"
-	else
-		check "$name: gpgsm --verify (opaque)" gpgsm_verify_opaque "$f.p7m"
-	fi
+	check "$name: gpgsm --verify (opaque)" gpgsm_verify_opaque "$f.p7m"
 	check "$name: NSS cmsutil -D (opaque)" nss_verify_opaque "$f.p7m"
 done
 # The peers must see a forgery too, or the checks above prove nothing.
 f=$T/s-rsa2048-msg
 sed 's/signed for/forged for/' "$f.part" >"$T/forged.part"
-expect_exit 1 "gpgsm rejects a changed entity" gpgsm_ --verify "$f.p7s" \
-    "$T/forged.part"
+check "gpgsm rejects a changed entity" bash -c "
+    ! ${GPGSM[*]} --verify $f.p7s $T/forged.part 3<$T/pw 2>$T/g.err &&
+    grep -q 'invalid signature' $T/g.err"
 check "NSS reports a changed entity" bash -c "
     cmsutil -D -d $NSS -h 2 -n -c $T/forged.part -i $f.p7s |
     grep -q 'signer0.status=DigestMismatch'"
@@ -185,8 +191,12 @@ check "gpgsm --encrypt (DER) to alice" gpgsm_ --encrypt -r "$afp" \
     -o "$T/g-enc.p7m" "$T/msg.crlf"
 check "cardsign decrypts gpgsm's DER .p7m" bash -c "
     cardsign smime decrypt -i $T/g-enc.p7m -o $T/dec && cmp $T/msg.crlf $T/dec"
+# As a mail client sends it: gpgsm encrypts the MIME entity, the header
+# stays outside.
+printf 'Content-Type: text/plain; charset=us-ascii\r\n\r\nHello Alice,\r\n\r\nencrypted by gpgsm.\r\n' \
+    >"$T/g-plain"
 check "gpgsm --encrypt --base64 to alice@example.org" gpgsm_ --encrypt \
-    --base64 -r alice@example.org -o "$T/g-enc.b64" "$T/msg"
+    --base64 -r alice@example.org -o "$T/g-enc.b64" "$T/g-plain"
 {
 	printf 'From: Bob <bob@example.org>\nTo: Alice <alice@example.org>\n'
 	printf 'Subject: from gpgsm\nMIME-Version: 1.0\n'
@@ -196,9 +206,13 @@ check "gpgsm --encrypt --base64 to alice@example.org" gpgsm_ --encrypt \
 	cat "$T/g-enc.b64"
 } >"$T/g-enc.eml"
 check "cardsign decrypts gpgsm's output as an S/MIME mail" bash -c "
-    cardsign smime decrypt -i $T/g-enc.eml -o $T/dec && cmp $T/msg $T/dec"
+    cardsign smime decrypt -i $T/g-enc.eml -o $T/dec &&
+    sed '/^\$/q' $T/dec >$T/dec.hdr && cat $T/dec &&
+    grep -q '^Subject: from gpgsm\$' $T/dec.hdr &&
+    grep -q '^Content-Type: text/plain; charset=us-ascii\$' $T/dec.hdr &&
+    grep -q '^encrypted by gpgsm.\$' $T/dec"
 check "cardsign decrypts gpgsm's bare base64" bash -c "
-    cardsign smime decrypt -i $T/g-enc.b64 -o $T/dec && cmp $T/msg $T/dec"
+    cardsign smime decrypt -i $T/g-enc.b64 -o $T/dec && cmp $T/g-plain $T/dec"
 
 # gpgsm signs with bob's software key (issued by the fixture CA).
 check "bob's signing key as legacy PKCS#12" p12 bob-rsa2048-sign
@@ -252,18 +266,20 @@ check "cardsign decrypts NSS's DER" bash -c "
 	printf 'Content-Transfer-Encoding: base64\n\n'
 	base64 "$T/n-enc.p7m"
 } >"$T/n-enc.eml"
+# The decrypted message takes the mail's LF line ends and MIME-Version.
 check "cardsign decrypts NSS's as a legacy x-pkcs7-mime mail" bash -c "
-    cardsign smime decrypt -i $T/n-enc.eml -o $T/dec && cmp $T/msg.crlf $T/dec"
+    cardsign smime decrypt -i $T/n-enc.eml -o $T/dec &&
+    grep -v '^MIME-Version: 1.0\$' $T/dec | cmp - $T/msg"
 
 check "pk12util imports bob's signing key" pk12util -i \
     "$T/bob-rsa2048-sign.p12" -d "$NSS" -W pass -K ''
 bnick=$(certutil -L -d "$NSS" | awk '/bob/ {print $1; exit}')
-check "cmsutil -S (opaque)" cmsutil -S -d "$NSS" -N "$bnick" -G -P \
+check "cmsutil -S (opaque)" cmsutil -S -d "$NSS" -N "$bnick" -G -P -Y NONE \
     -i "$T/g-entity" -o "$T/n-sig.p7m"
 check "cardsign smime verify: NSS's opaque DER" bash -c "
     ${VERIFY[*]} -i $T/n-sig.p7m -o $T/n.txt && cmp $T/n.txt $T/g-entity"
 check "cmsutil -S -T (detached)" cmsutil -S -T -d "$NSS" -N "$bnick" -G -P \
-    -i "$T/g-entity" -o "$T/n-sig.p7s"
+    -Y NONE -i "$T/g-entity" -o "$T/n-sig.p7s"
 check "cardsign verify: NSS's detached .p7s" cardsign verify \
     --ca-file "$PKI/root.pem" "$T/n-sig.p7s" "$T/g-entity"
 {
@@ -292,7 +308,7 @@ ENCS=(
 	"rsa v1.5 aes-128-cbc|--to $PKI/alice-rsa2048-km.pem --cipher aes-128-cbc||"
 	"rsa OAEP|--to $PKI/alice-rsa2048-km.pem --oaep sha256|gpgsm 2.2.40 has no RSAES-OAEP|NSS 3.87 cmsutil has no RSAES-OAEP"
 	"rsa aes-256-gcm|--to $PKI/alice-rsa2048-km.pem --cipher aes-256-gcm|gpgsm 2.2.40 has no AuthEnvelopedData|NSS 3.87 cmsutil has no AuthEnvelopedData"
-	"p256 ECDH|--to $PKI/alice-p256-km.pem|gpgsm 2.2.40 has no ECDH|NSS 3.87 cmsutil cannot decrypt ECDH"
+	"p256 ECDH|--to $PKI/alice-p256-km.pem|gpgsm 2.2.40 has no ECDH and cannot import an EC key|NSS 3.87 cmsutil cannot decrypt ECDH"
 )
 for c in "${ENCS[@]}"; do
 	IFS='|' read -r name opts nogpgsm nonss <<<"$c"

@@ -202,4 +202,14 @@ check "and writes nothing" test ! -e "$T/untrusted.out"
 check "without --verify the signed message is output as it is" bash -c "
     cardsign smime decrypt -i $T/signed.enc -o $T/dec 2>$T/err &&
     grep -q 'multipart/signed' $T/dec && grep -q -- '--verify' $T/err"
+# The message's own header fields win over the outer copies.
+printf 'From: Alice <alice@example.org>\nSubject: inner\n\nbody\n' >"$T/inner"
+openssl cms -encrypt -aes256 -in "$T/inner" -out "$T/dup.eml" -subject outer \
+    -from bob@example.org -to alice@example.org "$PKI/alice-rsa2048-km.pem"
+cardsign smime decrypt -i "$T/dup.eml" -o "$T/dup.out"
+check "one From and one Subject after decrypting" bash -c \
+    "[ \$(grep -c '^From:' $T/dup.out) -eq 1 ] && [ \$(grep -c '^Subject:' $T/dup.out) -eq 1 ]"
+check "the inner Subject wins" grep -q '^Subject: inner' "$T/dup.out"
+check "outer fields the message lacks stay" grep -q '^To: alice@example.org' "$T/dup.out"
+
 finish
