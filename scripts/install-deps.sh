@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-	build-essential cmake pkg-config
+	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libssl-dev openssl
 	libp11-kit-dev p11-kit p11-kit-modules
 	libcmocka-dev
