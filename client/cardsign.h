@@ -125,6 +125,24 @@ struct CMS_ContentInfo_st;
  * .p7s files), or NULL. The caller frees it. */
 struct CMS_ContentInfo_st *cs_read_cms(const char *p, size_t n);
 
+/* An agent key ready to sign with OpenSSL, and what it came with. */
+struct cs_signer {
+	struct cac *c;
+	struct ca_key *keys;	/* the agent's keys; keys[idx] signs */
+	size_t nkeys, idx;
+	struct x509_st *cert;
+	struct evp_pkey_st *pk;
+};
+
+/*
+ * Loads the providers and resolves o->key to a signing key with a
+ * certificate. EX_OK, or an exit code with the reason printed and nothing
+ * left to close.
+ */
+int cs_signer_open(const struct cs_opts *o, struct cs_signer *s);
+/* Frees it all and unloads the providers. */
+void cs_signer_close(struct cs_signer *s);
+
 /* The commands; each returns the process exit code. */
 int cmd_status(const struct cs_opts *o);
 int cmd_keys(const struct cs_opts *o);

@@ -48,13 +48,9 @@ cmd_sign_file(const struct cs_opts *o)
 	    (o->entity ? 0 : CMS_BINARY);
 	char out[4096];
 	CMS_ContentInfo *cms = NULL;
-	EVP_PKEY *pk = NULL;
-	const EVP_MD *md;
-	struct ca_key *k;
-	struct cac *c;
 	STACK_OF(X509) *chain = NULL;
-	X509 *cert = NULL;
-	size_t n, idx;
+	struct cs_signer s;
+	const EVP_MD *md;
 	BIO *in = NULL;
 	int r;
 
@@ -64,23 +60,8 @@ cmd_sign_file(const struct cs_opts *o)
 		return cs_usage_fail("unknown hash '%s'", o->hash);
 	snprintf(out, sizeof(out), "%s%s", o->out ? o->out : o->args[0],
 	    o->out ? "" : ".p7s");
-	if ((r = cs_load_providers(o)) != EX_OK)
+	if ((r = cs_signer_open(o, &s)) != EX_OK)
 		return r;
-	if ((r = cs_find_key(o, o->key, CA_OP_SIGN, &c, &k, &n, &idx)) !=
-	    EX_OK) {
-		cs_unload_providers();
-		return r;
-	}
-	if ((cert = cs_key_cert(&k[idx])) == NULL) {
-		r = cs_fail(CA_E_NOT_ALLOWED, "key %s has no certificate to "
-		    "sign with", k[idx].label);
-		goto out;
-	}
-	if ((pk = cs_load_pkey(&k[idx])) == NULL) {
-		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
-		    k[idx].label, cs_ossl_reason());
-		goto out;
-	}
 	if ((in = BIO_new_file(o->args[0], "rb")) == NULL) {
 		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", o->args[0],
 		    strerror(errno));
@@ -94,7 +75,7 @@ cmd_sign_file(const struct cs_opts *o)
 	}
 	ERR_clear_error();
 	if ((cms = CMS_sign(NULL, NULL, chain, NULL, flags)) == NULL ||
-	    CMS_add1_signer(cms, cert, pk, md, flags) == NULL ||
+	    CMS_add1_signer(cms, s.cert, s.pk, md, flags) == NULL ||
 	    !CMS_final(cms, in, NULL, flags)) {
 		r = cs_fail(CA_E_TOKEN_FAILED, "signing %s failed: %s",
 		    o->args[0], cs_ossl_reason());
@@ -105,11 +86,7 @@ cmd_sign_file(const struct cs_opts *o)
 	CMS_ContentInfo_free(cms);
 	sk_X509_pop_free(chain, X509_free);
 	BIO_free(in);
-	EVP_PKEY_free(pk);
-	X509_free(cert);
-	cac_keys_free(k, n);
-	cac_close(c);
-	cs_unload_providers();
+	cs_signer_close(&s);
 	return r;
 }
 

@@ -108,3 +108,39 @@ cs_key_cert(const struct ca_key *k)
 		return NULL;
 	return d2i_X509(NULL, &p, (long)k->cert_len);
 }
+
+int
+cs_signer_open(const struct cs_opts *o, struct cs_signer *s)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if ((r = cs_load_providers(o)) != EX_OK)
+		return r;
+	if ((r = cs_find_key(o, o->key, CA_OP_SIGN, &s->c, &s->keys,
+	    &s->nkeys, &s->idx)) != EX_OK) {
+		cs_unload_providers();
+		return r;
+	}
+	if ((s->cert = cs_key_cert(&s->keys[s->idx])) == NULL)
+		r = cs_fail(CA_E_NOT_ALLOWED, "key %s has no certificate to "
+		    "sign with", s->keys[s->idx].label);
+	else if ((s->pk = cs_load_pkey(&s->keys[s->idx])) == NULL)
+		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
+		    s->keys[s->idx].label, cs_ossl_reason());
+	if (r != EX_OK)
+		cs_signer_close(s);
+	return r;
+}
+
+void
+cs_signer_close(struct cs_signer *s)
+{
+	EVP_PKEY_free(s->pk);
+	X509_free(s->cert);
+	if (s->keys != NULL)
+		cac_keys_free(s->keys, s->nkeys);
+	cac_close(s->c);
+	cs_unload_providers();
+	memset(s, 0, sizeof(*s));
+}

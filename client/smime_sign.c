@@ -349,45 +349,20 @@ sign_with(const struct cs_opts *o, const struct ca_key *k, size_t n,
 int
 cmd_smime_sign(const struct cs_opts *o)
 {
-	struct ca_key *k;
-	struct cac *c;
-	EVP_PKEY *pk = NULL;
-	X509 *cert = NULL;
-	size_t n, idx;
+	struct cs_signer s;
 	int r;
 
 	if (o->key == NULL || o->nargs != 0)
 		return cs_usage_fail("smime sign needs --key and no operands");
 	if (EVP_get_digestbyname(o->hash ? o->hash : "sha256") == NULL)
 		return cs_usage_fail("unknown hash '%s'", o->hash);
-	if ((r = cs_load_providers(o)) != EX_OK)
+	if ((r = cs_signer_open(o, &s)) != EX_OK)
 		return r;
-	if ((r = cs_find_key(o, o->key, CA_OP_SIGN, &c, &k, &n, &idx)) !=
-	    EX_OK) {
-		cs_unload_providers();
-		return r;
-	}
-	if ((cert = cs_key_cert(&k[idx])) == NULL) {
-		r = cs_fail(CA_E_NOT_ALLOWED, "key %s has no certificate to "
-		    "sign with", k[idx].label);
-		goto out;
-	}
-	if (o->pss && k[idx].type != CA_KEY_RSA) {
+	if (o->pss && s.keys[s.idx].type != CA_KEY_RSA)
 		r = cs_usage_fail("--pss needs an RSA key");
-		goto out;
-	}
-	if ((pk = cs_load_pkey(&k[idx])) == NULL) {
-		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
-		    k[idx].label, cs_ossl_reason());
-		goto out;
-	}
-	r = sign_with(o, k, n, idx, cert, pk);
- out:
-	EVP_PKEY_free(pk);
-	X509_free(cert);
-	cac_keys_free(k, n);
-	cac_close(c);
-	cs_unload_providers();
+	else
+		r = sign_with(o, s.keys, s.nkeys, s.idx, s.cert, s.pk);
+	cs_signer_close(&s);
 	return r;
 }
 
