@@ -13,7 +13,7 @@ pkgs=(
 	util-linux
 	python3-minimal
 	gpgsm gpg-agent libnss3-tools
-	systemd
+	systemd time libengine-pkcs11-openssl
 )
 
 missing=()
