@@ -132,12 +132,13 @@ struct cs_signer {
 	size_t nkeys, idx;
 	struct x509_st *cert;
 	struct evp_pkey_st *pk;
+	struct stack_st_X509 *chain;	/* --certfile's, or NULL */
 };
 
 /*
- * Loads the providers and resolves o->key to a signing key with a
- * certificate. EX_OK, or an exit code with the reason printed and nothing
- * left to close.
+ * Loads the providers, resolves o->key to a signing key with a certificate
+ * and reads --certfile's chain. EX_OK, or an exit code with the reason
+ * printed and nothing left to close.
  */
 int cs_signer_open(const struct cs_opts *o, struct cs_signer *s);
 /* Frees it all and unloads the providers. */

@@ -48,7 +48,6 @@ cmd_sign_file(const struct cs_opts *o)
 	    (o->entity ? 0 : CMS_BINARY);
 	char out[4096];
 	CMS_ContentInfo *cms = NULL;
-	STACK_OF(X509) *chain = NULL;
 	struct cs_signer s;
 	const EVP_MD *md;
 	BIO *in = NULL;
@@ -67,14 +66,8 @@ cmd_sign_file(const struct cs_opts *o)
 		    strerror(errno));
 		goto out;
 	}
-	if (o->certfile != NULL && (chain = cs_load_certs(o->certfile)) ==
-	    NULL) {
-		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
-		    o->certfile, cs_ossl_reason());
-		goto out;
-	}
 	ERR_clear_error();
-	if ((cms = CMS_sign(NULL, NULL, chain, NULL, flags)) == NULL ||
+	if ((cms = CMS_sign(NULL, NULL, s.chain, NULL, flags)) == NULL ||
 	    CMS_add1_signer(cms, s.cert, s.pk, md, flags) == NULL ||
 	    !CMS_final(cms, in, NULL, flags)) {
 		r = cs_fail(CA_E_TOKEN_FAILED, "signing %s failed: %s",
@@ -84,7 +77,6 @@ cmd_sign_file(const struct cs_opts *o)
 	r = write_cms(o, cms, out);
  out:
 	CMS_ContentInfo_free(cms);
-	sk_X509_pop_free(chain, X509_free);
 	BIO_free(in);
 	cs_signer_close(&s);
 	return r;

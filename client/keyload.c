@@ -128,6 +128,10 @@ cs_signer_open(const struct cs_opts *o, struct cs_signer *s)
 	else if ((s->pk = cs_load_pkey(&s->keys[s->idx])) == NULL)
 		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
 		    s->keys[s->idx].label, cs_ossl_reason());
+	else if (o->certfile != NULL &&
+	    (s->chain = cs_load_certs(o->certfile)) == NULL)
+		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
+		    o->certfile, cs_ossl_reason());
 	if (r != EX_OK)
 		cs_signer_close(s);
 	return r;
@@ -136,6 +140,7 @@ cs_signer_open(const struct cs_opts *o, struct cs_signer *s)
 void
 cs_signer_close(struct cs_signer *s)
 {
+	sk_X509_pop_free(s->chain, X509_free);
 	EVP_PKEY_free(s->pk);
 	X509_free(s->cert);
 	if (s->keys != NULL)

@@ -307,12 +307,10 @@ write_signed(const struct cs_opts *o, struct smime_msg *m,
 
 /* Reads the message, finds the signer's key-management cert, signs. */
 static int
-sign_with(const struct cs_opts *o, const struct ca_key *k, size_t n,
-    size_t idx, X509 *cert, EVP_PKEY *pk)
+sign_with(const struct cs_opts *o, const struct cs_signer *s)
 {
 	struct smime_msg m = { NULL, NULL, 0 };
 	CMS_ContentInfo *cms = NULL;
-	STACK_OF(X509) *chain = NULL;
 	X509 *km = NULL;
 	int r;
 
@@ -323,15 +321,9 @@ sign_with(const struct cs_opts *o, const struct ca_key *k, size_t n,
 	}
 	if ((r = read_message(o, &m)) != EX_OK)
 		goto out;
-	if (o->certfile != NULL && (chain = cs_load_certs(o->certfile)) ==
-	    NULL) {
-		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
-		    o->certfile, cs_ossl_reason());
-		goto out;
-	}
-	km = find_km_cert(k, n, idx, cert);
+	km = find_km_cert(s->keys, s->nkeys, s->idx, s->cert);
 	ERR_clear_error();
-	if ((cms = sign_entity(o, &m, cert, pk, chain, km)) == NULL) {
+	if ((cms = sign_entity(o, &m, s->cert, s->pk, s->chain, km)) == NULL) {
 		r = cs_fail(CA_E_TOKEN_FAILED, "signing failed: %s",
 		    cs_ossl_reason());
 		goto out;
@@ -340,7 +332,6 @@ sign_with(const struct cs_opts *o, const struct ca_key *k, size_t n,
  out:
 	CMS_ContentInfo_free(cms);
 	X509_free(km);
-	sk_X509_pop_free(chain, X509_free);
 	BIO_free(m.entity);
 	BIO_free(m.outer);
 	return r;
@@ -361,7 +352,7 @@ cmd_smime_sign(const struct cs_opts *o)
 	if (o->pss && s.keys[s.idx].type != CA_KEY_RSA)
 		r = cs_usage_fail("--pss needs an RSA key");
 	else
-		r = sign_with(o, s.keys, s.nkeys, s.idx, s.cert, s.pk);
+		r = sign_with(o, &s);
 	cs_signer_close(&s);
 	return r;
 }

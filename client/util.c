@@ -44,16 +44,22 @@ cs_exit_code(int status)
 	}
 }
 
+static void
+vsay(const char *fmt, va_list ap)
+{
+	fputs("cardsign: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 int
 cs_fail(int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("cardsign: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return cs_exit_code(status);
 }
 
@@ -62,11 +68,9 @@ cs_usage_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("cardsign: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return EX_USAGE;
 }
 

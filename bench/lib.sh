@@ -1,0 +1,14 @@
+# lib.sh: what the bench scripts share: a Release build in build-bench,
+# the SoftHSM fixture in a scratch directory ($work), and a running agent
+# ($CARDAGENT_SOCK, $CARDAGENT_PID). Sourced from the repository's top.
+
+bash scripts/install-deps.sh
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCARDAGENT_TESTS=OFF >/dev/null
+cmake --build build-bench -j"$(nproc)" >/dev/null
+work=$(mktemp -d)
+trap 'kill "${CARDAGENT_PID:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+tests/fixtures/make-tokens.sh "$work/fx" >/dev/null
+# shellcheck source=/dev/null
+. "$work/fx/env.sh"
+eval "$(build-bench/bin/cardagent --module "$FIXTURE_MODULE" \
+    --socket "$work/agent.sock")" >/dev/null
