@@ -5,9 +5,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/buffer.h>
@@ -20,9 +23,17 @@ smime_read_input(const char *path)
 {
 	char buf[16384];
 	size_t total = 0;
+	struct stat st;
 	BIO *in, *mem;
 	int n;
 
+	/* A file known to be too big is refused before a byte is read. */
+	if ((path == NULL || strcmp(path, "-") == 0 ? fstat(STDIN_FILENO, &st) :
+	    stat(path, &st)) == 0 && S_ISREG(st.st_mode) &&
+	    (uintmax_t)st.st_size > SMIME_MAX_MSG) {
+		errno = EFBIG;
+		return NULL;
+	}
 	if (path == NULL || strcmp(path, "-") == 0)
 		in = BIO_new_fp(stdin, BIO_NOCLOSE);
 	else

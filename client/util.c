@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,26 +113,59 @@ cs_find_key(const struct cs_opts *o, const char *sel, uint32_t need,
 int
 cs_read_file(const char *path, uint8_t **buf, size_t *len, size_t max)
 {
-	FILE *f;
-	size_t n;
+	struct stat st;
+	size_t cap, n = 0;
+	uint8_t *b = NULL, *nb;
+	ssize_t r;
+	int fd, saved;
 
-	if ((f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rbe")) == NULL)
+	*buf = NULL;
+	if ((fd = strcmp(path, "-") == 0 ? STDIN_FILENO :
+	    open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	if ((*buf = malloc(max + 1)) == NULL) {
-		if (f != stdin)
-			fclose(f);
-		return -1;
-	}
-	n = fread(*buf, 1, max + 1, f);
-	if (f != stdin)
-		fclose(f);
-	if (n > max) {
-		free(*buf);
+	/* A file known to be too big is refused before a byte is read. */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uintmax_t)st.st_size > max) {
 		errno = EFBIG;
-		return -1;
+		goto fail;
 	}
+	cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ?
+	    (size_t)st.st_size + 1 : 65536;
+	for (;;) {
+		if (n == cap || b == NULL) {
+			if (b != NULL)
+				cap = cap > max / 2 ? max + 1 : cap * 2;
+			if (n >= max + 1 || (nb = realloc(b, cap)) == NULL) {
+				errno = n >= max + 1 ? EFBIG : ENOMEM;
+				goto fail;
+			}
+			b = nb;
+		}
+		if ((r = read(fd, b + n, cap - n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > max) {
+		errno = EFBIG;
+		goto fail;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	*buf = b;
 	*len = n;
 	return 0;
+ fail:
+	saved = errno;
+	free(b);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	errno = saved;
+	return -1;
 }
 
 /*
