@@ -174,8 +174,22 @@ prompt_shutdown(void)
 {
 	struct ask *a, *next;
 
-	if (P.running == 1)
-		pthread_join(P.thread, NULL);
+	/*
+	 * A prompt may wait for the user for minutes; shutting down must not.
+	 * Its thread is left to end with the process (pinentry then sees its
+	 * pipes close and goes away); it keeps the head of the queue, the
+	 * program name and the pipe.
+	 */
+	if (P.running == 1) {
+		pthread_detach(P.thread);
+		for (a = P.head->next; a != NULL; a = next) {
+			next = a->next;
+			free_ask(a);
+		}
+		P.head->next = NULL;
+		loop_unwatch(P.loop, P.pipe[0]);
+		return;
+	}
 	for (a = P.head; a != NULL; a = next) {
 		next = a->next;
 		free_ask(a);

@@ -29,8 +29,8 @@ int prompt_init(struct loop *l, const char *program, unsigned timeout_s);
 void prompt_ask(const char *title, const char *desc, const char *keyinfo,
     prompt_cb cb, void *arg);
 
-/* Waits for a running prompt to end and drops queued ones without
- * calling back; for shutdown only. */
+/* Drops queued prompts without calling back and leaves a running one to
+ * end with the process; for shutdown only. */
 void prompt_shutdown(void);
 
 #endif

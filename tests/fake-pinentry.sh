@@ -10,6 +10,8 @@
 #                         GETPIN, so a test may change it between prompts.
 #   FAKE_PINENTRY_CANCEL  when the PIN file is absent, "1" makes the cancel
 #                         reply carry pinentry's source tag, as real ones do.
+#   FAKE_PINENTRY_WAIT    file holding seconds to wait before answering
+#                         GETPIN, like a user who has not typed yet.
 # Without a PIN file GETPIN is answered as if the user pressed Cancel.
 
 set -u
@@ -60,6 +62,10 @@ while IFS= read -r line; do
 		;;
 	GETPIN)
 		log "GETPIN $desc"
+		# A user who takes their time: the file holds seconds to wait.
+		if [[ -n ${FAKE_PINENTRY_WAIT:-} && -f $FAKE_PINENTRY_WAIT ]]; then
+			sleep "$(cat "$FAKE_PINENTRY_WAIT")"
+		fi
 		if [[ -n ${FAKE_PINENTRY_PIN:-} && -f $FAKE_PINENTRY_PIN ]]; then
 			pin=
 			IFS= read -r pin <"$FAKE_PINENTRY_PIN" || true

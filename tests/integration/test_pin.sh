@@ -62,4 +62,30 @@ for label in rsa2048-sign-aa p256-sign-aa; do
 	check "$label signs again after a wrong PIN" \
 	    cardsign sign-digest --key "$aa" --hash sha256 --in "$T/d" -o "$T/sig"
 done
+
+# Shutting down while the user has a PIN dialog open does not wait for it.
+cardsign lock
+echo 30 >"$T/wait"
+export FAKE_PINENTRY_WAIT=$T/wait
+: >"$FAKE_PINENTRY_LOG"
+cardsign sign-digest --key "$id" --hash sha256 --in "$T/d" -o "$T/sig" \
+    >"$T/pending.out" 2>&1 &
+pending=$!
+for i in $(seq 1 50); do
+	grep -q '^GETPIN' "$FAKE_PINENTRY_LOG" 2>/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$AGENT_PID"
+for i in $(seq 1 50); do
+	kill -0 "$AGENT_PID" 2>/dev/null || break
+	sleep 0.1
+done
+check "the agent exits while a PIN dialog is open" \
+    bash -c "! kill -0 $AGENT_PID 2>/dev/null"
+rc=0
+wait "$pending" || rc=$?
+check "the waiting client gets an error, not a hang (exit $rc)" test $rc -ne 0
+wait "$AGENT_PID" 2>/dev/null || true
+AGENT_PID=
+unset FAKE_PINENTRY_WAIT
 finish
