@@ -20,6 +20,9 @@ chmod 700 "$T"
 FAKE_PINENTRY=$TESTS_SRC/fake-pinentry.sh
 export FAKE_PINENTRY_LOG=$T/pinentry.log
 export FAKE_PINENTRY_PIN=$T/pin
+# The agent starts pinentry with its own environment: set for every agent,
+# effective only while the file exists.
+export FAKE_PINENTRY_WAIT=$T/pinentry-wait
 export CARDAGENT_SOCK=$T/agent.sock
 AGENT_PID=
 npass=0

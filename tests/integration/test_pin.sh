@@ -65,8 +65,7 @@ done
 
 # Shutting down while the user has a PIN dialog open does not wait for it.
 cardsign lock
-echo 30 >"$T/wait"
-export FAKE_PINENTRY_WAIT=$T/wait
+echo 30 >"$FAKE_PINENTRY_WAIT"
 : >"$FAKE_PINENTRY_LOG"
 cardsign sign-digest --key "$id" --hash sha256 --in "$T/d" -o "$T/sig" \
     >"$T/pending.out" 2>&1 &
@@ -87,5 +86,5 @@ wait "$pending" || rc=$?
 check "the waiting client gets an error, not a hang (exit $rc)" test $rc -ne 0
 wait "$AGENT_PID" 2>/dev/null || true
 AGENT_PID=
-unset FAKE_PINENTRY_WAIT
+rm -f "$FAKE_PINENTRY_WAIT"
 finish
