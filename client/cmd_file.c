@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 /* pem.h first: cms.h declares its PEM functions only after it. */
@@ -39,18 +40,88 @@ write_cms(const struct cs_opts *o, CMS_ContentInfo *cms, const char *out)
 	return r;
 }
 
+/*
+ * Hashes a file in large reads: CMS_final would pass it through its BIO
+ * chain a few kilobytes at a time. *len gets the digest's length.
+ */
+static int
+digest_file(const char *path, const EVP_MD *md, unsigned char *out,
+    unsigned int *len)
+{
+	static unsigned char buf[1 << 20];
+	EVP_MD_CTX *ctx;
+	FILE *f;
+	size_t n;
+	int ok;
+
+	if ((f = fopen(path, "rbe")) == NULL)
+		return -1;
+	ok = (ctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestInit_ex(ctx, md, NULL);
+	while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+		ok = EVP_DigestUpdate(ctx, buf, n);
+	ok = ok && !ferror(f) && EVP_DigestFinal_ex(ctx, out, len);
+	EVP_MD_CTX_free(ctx);
+	fclose(f);
+	return ok ? 0 : -1;
+}
+
+/*
+ * A file's detached signature: the signer's attributes carry the file's
+ * digest, computed here, and the agent signs those attributes.
+ */
+static CMS_ContentInfo *
+sign_digest(const struct cs_signer *s, const EVP_MD *md,
+    const unsigned char *dig, unsigned int dlen)
+{
+	const unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL;
+	CMS_ContentInfo *cms;
+	CMS_SignerInfo *si;
+
+	if ((cms = CMS_sign(NULL, NULL, s->chain, NULL, flags)) == NULL)
+		return NULL;
+	if ((si = CMS_add1_signer(cms, s->cert, s->pk, md, flags)) == NULL ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_contentType,
+	    V_ASN1_OBJECT, CMS_get0_eContentType(cms), -1) ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_messageDigest,
+	    V_ASN1_OCTET_STRING, dig, (int)dlen) ||
+	    !CMS_SignerInfo_sign(si)) {
+		CMS_ContentInfo_free(cms);
+		return NULL;
+	}
+	return cms;
+}
+
+/* --entity: a MIME entity as mutt writes it, signed in the canonical CRLF
+ * form every S/MIME reader checks, which CMS makes as it copies. */
+static CMS_ContentInfo *
+sign_entity(const struct cs_signer *s, const EVP_MD *md, const char *path)
+{
+	const unsigned flags = CMS_DETACHED | CMS_PARTIAL;
+	CMS_ContentInfo *cms = NULL;
+	BIO *in;
+
+	if ((in = BIO_new_file(path, "rb")) == NULL)
+		return NULL;
+	if ((cms = CMS_sign(NULL, NULL, s->chain, NULL, flags)) != NULL &&
+	    (CMS_add1_signer(cms, s->cert, s->pk, md, flags) == NULL ||
+	    !CMS_final(cms, in, NULL, flags))) {
+		CMS_ContentInfo_free(cms);
+		cms = NULL;
+	}
+	BIO_free(in);
+	return cms;
+}
+
 int
 cmd_sign_file(const struct cs_opts *o)
 {
-	/* --entity: a MIME entity as mutt writes it, signed in the canonical
-	 * CRLF form every S/MIME reader checks; else the bytes as they are. */
-	const unsigned flags = CMS_DETACHED | CMS_STREAM | CMS_PARTIAL |
-	    (o->entity ? 0 : CMS_BINARY);
+	unsigned char dig[EVP_MAX_MD_SIZE];
+	unsigned int dlen;
 	char out[4096];
 	CMS_ContentInfo *cms = NULL;
 	struct cs_signer s;
 	const EVP_MD *md;
-	BIO *in = NULL;
 	int r;
 
 	if (o->key == NULL || o->nargs != 1)
@@ -59,25 +130,23 @@ cmd_sign_file(const struct cs_opts *o)
 		return cs_usage_fail("unknown hash '%s'", o->hash);
 	snprintf(out, sizeof(out), "%s%s", o->out ? o->out : o->args[0],
 	    o->out ? "" : ".p7s");
+	if (access(o->args[0], R_OK) == -1)
+		return cs_fail(CA_E_BAD_INPUT, "%s: %s", o->args[0],
+		    strerror(errno));
 	if ((r = cs_signer_open(o, &s)) != EX_OK)
 		return r;
-	if ((in = BIO_new_file(o->args[0], "rb")) == NULL) {
-		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", o->args[0],
-		    strerror(errno));
-		goto out;
-	}
 	ERR_clear_error();
-	if ((cms = CMS_sign(NULL, NULL, s.chain, NULL, flags)) == NULL ||
-	    CMS_add1_signer(cms, s.cert, s.pk, md, flags) == NULL ||
-	    !CMS_final(cms, in, NULL, flags)) {
+	errno = 0;
+	if (!o->entity && digest_file(o->args[0], md, dig, &dlen) == -1)
+		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", o->args[0],
+		    errno ? strerror(errno) : cs_ossl_reason());
+	else if ((cms = o->entity ? sign_entity(&s, md, o->args[0]) :
+	    sign_digest(&s, md, dig, dlen)) == NULL)
 		r = cs_fail(CA_E_TOKEN_FAILED, "signing %s failed: %s",
 		    o->args[0], cs_ossl_reason());
-		goto out;
-	}
-	r = write_cms(o, cms, out);
- out:
+	else
+		r = write_cms(o, cms, out);
 	CMS_ContentInfo_free(cms);
-	BIO_free(in);
 	cs_signer_close(&s);
 	return r;
 }
