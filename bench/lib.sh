@@ -6,7 +6,11 @@ bash scripts/install-deps.sh
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCARDAGENT_TESTS=OFF >/dev/null
 cmake --build build-bench -j"$(nproc)" >/dev/null
 work=$(mktemp -d)
-trap 'kill "${CARDAGENT_PID:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+bench_cleanup() {
+	kill "${CARDAGENT_PID:-}" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap bench_cleanup EXIT
 tests/fixtures/make-tokens.sh "$work/fx" >/dev/null
 # shellcheck source=/dev/null
 . "$work/fx/env.sh"

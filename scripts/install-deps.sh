@@ -12,7 +12,7 @@ pkgs=(
 	pinentry-curses
 	util-linux
 	python3-minimal
-	gpgsm gpg-agent libnss3-tools
+	gpgsm gpg-agent gnupg-pkcs11-scd libnss3-tools
 	systemd time libengine-pkcs11-openssl
 )
 
