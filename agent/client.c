@@ -189,7 +189,6 @@ static void
 client_io(struct loop *l, int fd, int ev, void *arg)
 {
 	struct client *c = arg;
-	int r;
 
 	(void)l;
 	(void)fd;
@@ -200,7 +199,7 @@ client_io(struct loop *l, int fd, int ev, void *arg)
 		}
 	}
 	if ((ev & (LOOP_READ | LOOP_HUP)) && c->req == NULL) {
-		if ((r = chan_read(&c->ch)) <= 0) {
+		if (chan_read(&c->ch) <= 0) {
 			client_close(c);
 			return;
 		}

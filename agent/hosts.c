@@ -273,7 +273,6 @@ host_io(struct loop *l, int fd, int ev, void *arg)
 	struct ca_msg m;
 	struct call *c;
 	enum ca_perr e;
-	int r;
 
 	(void)fd;
 	if (ev & LOOP_WRITE) {
@@ -286,7 +285,7 @@ host_io(struct loop *l, int fd, int ev, void *arg)
 	}
 	if (!(ev & (LOOP_READ | LOOP_HUP)))
 		return;
-	if ((r = chan_read(&h->ch)) <= 0) {
+	if (chan_read(&h->ch) <= 0) {
 		log_err("token host for %s exited", h->module);
 		host_down(h, CA_E_TOKEN_FAILED,
 		    "the token module crashed; its host was restarted");

@@ -183,11 +183,10 @@ login_reply(void *arg, struct ca_msg *reply)
 static void
 login_send(struct login_wait *w, struct ca_secret *pin)
 {
-	const struct ca_token *t;
 	struct host *h;
 	struct ca_msg m;
 
-	if ((t = hosts_find_token(w->token_id, &h)) == NULL) {
+	if (hosts_find_token(w->token_id, &h) == NULL) {
 		ca_secret_free(pin);
 		login_done(w, CA_E_TOKEN_ABSENT, "the token has gone");
 		return;
@@ -285,10 +284,9 @@ op_reply(void *arg, struct ca_msg *reply)
 static void
 op_send(struct request *r)
 {
-	const struct ca_key *k;
 	struct host *h;
 
-	if ((k = hosts_find_key(r->m.u.op.key_id, &h)) == NULL) {
+	if (hosts_find_key(r->m.u.op.key_id, &h) == NULL) {
 		fail(r, CA_E_NO_KEY, "the key has gone");
 		return;
 	}

@@ -21,7 +21,7 @@ printf '%s\n' "$FIXTURE_ALICE_PIN" |
 # 6.5 MiB without; 10 MiB hostile inputs reach 50-70 MiB under ASan. An
 # input of at most ~10 MiB gets SMALL; the 300 MiB ones get LARGE, well
 # below their size: nothing over the 256 MiB cap should be held in memory.
-if ldd "$CARDAGENT_BIN/cardsign" 2>/dev/null | grep -q libasan; then
+if ldd "$CARDAGENT_BIN/cardsign" 2>/dev/null | grep libasan >/dev/null; then
 	SMALL=128 LARGE=200
 else
 	SMALL=48 LARGE=120
