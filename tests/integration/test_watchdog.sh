@@ -20,6 +20,14 @@ good=$(key_id alice p256-sign softhsm)
 echo "watchdog" >"$T/msg"
 openssl dgst -sha256 -binary "$T/msg" >"$T/d"
 sign() { cardsign sign-digest --key "$1" --hash sha256 --in "$T/d" -o "$T/sig.$2"; }
+# Waits (5 s at most) until no module host is restarting.
+wait_restarted() {
+	local i
+	for i in $(seq 1 50); do
+		cardsign status | grep 'module restarting' >/dev/null || return 0
+		sleep 0.1
+	done
+}
 
 echo "hang C_Sign" >"$FAULTMOD_CONTROL"
 rc=0
@@ -35,10 +43,7 @@ check "the error says the token did not answer" grep -q 'did not answer' "$T/han
 check "the agent logged the restart" grep -q 'restarting token host' "$T/agent.log"
 
 : >"$FAULTMOD_CONTROL"
-for i in $(seq 1 50); do
-	cardsign status | grep -q 'module restarting' || break
-	sleep 0.1
-done
+wait_restarted
 check "restarted host is back" bash -c "! cardsign status | grep -q 'module restarting'"
 check "login again after the restart" login faultmod
 check "the restarted module signs" sign "$bad" again
@@ -56,10 +61,7 @@ check "the hung request on alice is still waiting" kill -0 $hung
 wait $hung || rc=$?
 check "alice's hung signature fails (exit 10)" test $rc -eq 10
 : >"$FAULTMOD_CONTROL"
-for i in $(seq 1 50); do
-	cardsign status | grep -q 'module restarting' || break
-	sleep 0.1
-done
+wait_restarted
 check "login to alice again" login faultmod
 
 echo "crash C_Sign" >"$FAULTMOD_CONTROL"
@@ -68,10 +70,7 @@ check "the error says the module crashed" grep -q 'crashed' "$T/out"
 check "agent survived the crash" kill -0 "$AGENT_PID"
 check "other module still signs" sign "$good" ok2
 : >"$FAULTMOD_CONTROL"
-for i in $(seq 1 50); do
-	cardsign status | grep -q 'module restarting' || break
-	sleep 0.1
-done
+wait_restarted
 check "login after the crash" login faultmod
 check "signs after the crash" sign "$bad" after
 
