@@ -31,7 +31,28 @@ struct ca_secret;
 int cac_connect(const char *path, struct cac **out, char *err,
     size_t errlen);
 
+/*
+ * cac_connect() and cac_list_keys() in one round trip: the handshake and
+ * the request go out together. On success the caller frees *keys with
+ * cac_keys_free() and closes *out.
+ */
+int cac_connect_list(const char *path, struct cac **out, struct ca_key **keys,
+    size_t *n, char *err, size_t errlen);
+
 void cac_close(struct cac *c);
+
+/*
+ * A connection over fd, a socket to the agent whose version handshake is
+ * done: a duplicate of another connection's, for a second client in the
+ * same process (see CAC_STORE_PARAM_FD). On success *out owns fd.
+ */
+int cac_from_fd(int fd, struct cac **out);
+
+/*
+ * The socket under c. Two connections on one socket must take turns: one
+ * request and its reply at a time.
+ */
+int cac_fd(const struct cac *c);
 
 /* The reason for the last failure on c; valid until the next call. */
 const char *cac_errmsg(const struct cac *c);
@@ -98,5 +119,20 @@ int cac_lock(struct cac *c, const char *token_id);
  */
 int cac_select_key(const struct ca_key *keys, size_t n, const char *sel,
     uint32_t need, size_t *idx, char *err, size_t errlen);
+
+/*
+ * An OSSL_STORE parameter of the cardagent OpenSSL provider (octet
+ * string): the agent's key list as one KEYS_REPLY frame, for a program
+ * that has listed the keys already. The store selects from it instead of
+ * asking the agent again.
+ */
+#define CAC_STORE_PARAM_KEYS "cardagent-keys"
+/*
+ * Another (int): a socket to the agent, its handshake done (cac_fd()),
+ * for the loaded key's requests instead of a new connection. The store
+ * takes a duplicate; the caller closes its own or leaves it alone while
+ * the key may be in use.
+ */
+#define CAC_STORE_PARAM_FD "cardagent-fd"
 
 #endif

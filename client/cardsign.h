@@ -93,7 +93,10 @@ struct x509_st;
 int cs_load_providers(const struct cs_opts *o);
 /* Unloads them again; every key from cs_load_pkey() must be freed first. */
 void cs_unload_providers(void);
-/* The agent key k as an EVP_PKEY (the caller frees), or NULL. */
+/*
+ * The agent key k as an EVP_PKEY (the caller frees), or NULL. The
+ * provider's store is given k, so it does not list the keys again.
+ */
 struct evp_pkey_st *cs_load_pkey(const struct ca_key *k);
 /* The certificate stored with k (the caller frees), or NULL. */
 struct x509_st *cs_key_cert(const struct ca_key *k);
@@ -127,7 +130,6 @@ struct CMS_ContentInfo_st *cs_read_cms(const char *p, size_t n);
 
 /* An agent key ready to sign with OpenSSL, and what it came with. */
 struct cs_signer {
-	struct cac *c;
 	struct ca_key *keys;	/* the agent's keys; keys[idx] signs */
 	size_t nkeys, idx;
 	struct x509_st *cert;

@@ -114,25 +114,41 @@ recv_msg(struct cac *c, struct ca_msg *m)
 	return CA_OK;
 }
 
+/* Appends req, with the next id, to the requests waiting to be sent. */
+static int
+put_req(struct cac *c, struct ca_msg *req)
+{
+	req->id = ++c->next_id;
+	if (ca_msg_encode(req, &c->w) != CA_PE_OK) {
+		ca_wr_reset(&c->w);
+		return seterr(c, CA_E_BAD_INPUT, "request too large");
+	}
+	return CA_OK;
+}
+
+/* Sends the waiting requests in one write, so one wake-up of the agent
+ * serves them all. */
+static void
+send_reqs(struct cac *c)
+{
+	/* An agent that refuses us says why and hangs up, perhaps before our
+	 * request is written: its reply is still worth reading. */
+	(void)write_all(c->fd, c->w.p, c->w.len);
+	ca_wr_reset(&c->w);
+}
+
 /*
- * Sends req and reads the reply; an ERROR reply becomes its status code and
+ * Reads the reply to req; an ERROR reply becomes its status code and
  * message. On CA_OK the caller clears *reply, which has the expected type.
  */
 static int
-call(struct cac *c, struct ca_msg *req, uint8_t want, struct ca_msg *reply)
+get_reply(struct cac *c, const struct ca_msg *req, uint8_t want,
+    struct ca_msg *reply)
 {
 	uint32_t code;
 	int r;
 
 	memset(reply, 0, sizeof(*reply));
-	req->id = ++c->next_id;
-	ca_wr_reset(&c->w);
-	if (ca_msg_encode(req, &c->w) != CA_PE_OK)
-		return seterr(c, CA_E_BAD_INPUT, "request too large");
-	/* An agent that refuses us says why and hangs up, perhaps before our
-	 * request is written: its reply is still worth reading. */
-	(void)write_all(c->fd, c->w.p, c->w.len);
-	ca_wr_reset(&c->w);
 	if ((r = recv_msg(c, reply)) != CA_OK)
 		return r;
 	if (reply->type == CA_MSG_ERROR) {
@@ -151,6 +167,22 @@ call(struct cac *c, struct ca_msg *req, uint8_t want, struct ca_msg *reply)
 	return CA_OK;
 }
 
+/*
+ * Sends req and reads the reply; an ERROR reply becomes its status code and
+ * message. On CA_OK the caller clears *reply, which has the expected type.
+ */
+static int
+call(struct cac *c, struct ca_msg *req, uint8_t want, struct ca_msg *reply)
+{
+	int r;
+
+	memset(reply, 0, sizeof(*reply));
+	if ((r = put_req(c, req)) != CA_OK)
+		return r;
+	send_reqs(c);
+	return get_reply(c, req, want, reply);
+}
+
 static int
 default_path(char *buf, size_t len)
 {
@@ -165,14 +197,13 @@ default_path(char *buf, size_t len)
 	return -1;
 }
 
-int
-cac_connect(const char *path, struct cac **out, char *err, size_t errlen)
+/* A connected socket, its handshake not yet done. */
+static int
+open_agent(const char *path, struct cac **out, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
-	struct ca_msg req, reply;
 	char buf[sizeof(sun.sun_path)];
 	struct cac *c;
-	int r;
 
 	*out = NULL;
 	if (path == NULL) {
@@ -202,19 +233,112 @@ cac_connect(const char *path, struct cac **out, char *err, size_t errlen)
 		cac_close(c);
 		return CAC_E_NO_AGENT;
 	}
-	memset(&req, 0, sizeof(req));
-	req.type = CA_MSG_HELLO;
-	req.u.hello.vmin = CA_PROTO_VERSION;
-	req.u.hello.vmax = CA_PROTO_VERSION;
-	req.u.hello.name = (char *)"libcardagent " CARDAGENT_VERSION;
-	if ((r = call(c, &req, CA_MSG_HELLO_REPLY, &reply)) != CA_OK) {
+	*out = c;
+	return CA_OK;
+}
+
+/*
+ * Queues the version handshake on a new connection; finish_hello() reads
+ * its answer, after anything sent along with it.
+ */
+static int
+put_hello(struct cac *c, struct ca_msg *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->type = CA_MSG_HELLO;
+	req->u.hello.vmin = CA_PROTO_VERSION;
+	req->u.hello.vmax = CA_PROTO_VERSION;
+	req->u.hello.name = (char *)"libcardagent " CARDAGENT_VERSION;
+	return put_req(c, req);
+}
+
+/* Reads the handshake's answer; on failure c is closed, err says why. */
+static int
+finish_hello(struct cac *c, const struct ca_msg *req, char *err,
+    size_t errlen)
+{
+	struct ca_msg reply;
+	int r;
+
+	if ((r = get_reply(c, req, CA_MSG_HELLO_REPLY, &reply)) != CA_OK) {
 		snprintf(err, errlen, "%s", c->err);
 		cac_close(c);
 		return r == CAC_E_IO ? CAC_E_NO_AGENT : r;
 	}
 	ca_msg_clear(&reply);
+	return CA_OK;
+}
+
+/*
+ * Connects and, given keys, lists them: the handshake and the request go
+ * out in one write, answered in one round trip.
+ */
+static int
+connect_list(const char *path, struct cac **out, struct ca_key **keys,
+    size_t *n, char *err, size_t errlen)
+{
+	struct ca_msg hello, list, reply;
+	struct cac *c;
+	int r;
+
+	if ((r = open_agent(path, &c, err, errlen)) != CA_OK)
+		return r;
+	memset(&list, 0, sizeof(list));
+	list.type = CA_MSG_LIST_KEYS;
+	if ((r = put_hello(c, &hello)) != CA_OK ||
+	    (keys != NULL && (r = put_req(c, &list)) != CA_OK)) {
+		snprintf(err, errlen, "%s", c->err);
+		cac_close(c);
+		return r;
+	}
+	send_reqs(c);
+	if ((r = finish_hello(c, &hello, err, errlen)) != CA_OK)
+		return r;
+	if (keys != NULL) {
+		if ((r = get_reply(c, &list, CA_MSG_KEYS_REPLY, &reply)) !=
+		    CA_OK) {
+			snprintf(err, errlen, "keys: %s", c->err);
+			cac_close(c);
+			return r;
+		}
+		*keys = reply.u.list.keys;
+		*n = reply.u.list.nkeys;
+	}
 	*out = c;
 	return CA_OK;
+}
+
+int
+cac_connect(const char *path, struct cac **out, char *err, size_t errlen)
+{
+	return connect_list(path, out, NULL, NULL, err, errlen);
+}
+
+int
+cac_connect_list(const char *path, struct cac **out, struct ca_key **keys,
+    size_t *n, char *err, size_t errlen)
+{
+	return connect_list(path, out, keys, n, err, errlen);
+}
+
+int
+cac_from_fd(int fd, struct cac **out)
+{
+	struct cac *c;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return CAC_E_IO;
+	ca_wr_init(&c->w, CA_FRAME_HDR + CA_FRAME_MAX);
+	c->fd = fd;
+	*out = c;
+	return CA_OK;
+}
+
+int
+cac_fd(const struct cac *c)
+{
+	return c->fd;
 }
 
 void

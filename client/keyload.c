@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/provider.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
@@ -76,16 +77,45 @@ cs_unload_providers(void)
 	prov_default = prov_cardagent = NULL;
 }
 
-EVP_PKEY *
-cs_load_pkey(const struct ca_key *k)
+/*
+ * The agent key k through the provider's store, which gets k as the
+ * agent described it (CAC_STORE_PARAM_KEYS), so that it need not connect
+ * and list the keys a second time, and c's socket, if c is not NULL, for
+ * the key's operations (CAC_STORE_PARAM_FD).
+ */
+static EVP_PKEY *
+load_pkey(const struct ca_key *k, struct cac *c)
 {
+	struct ca_msg m;
+	struct ca_wr w;
+	OSSL_PARAM params[3], *p = params;
 	OSSL_STORE_CTX *st;
 	OSSL_STORE_INFO *info;
 	EVP_PKEY *pk = NULL;
 	char uri[256];
+	int fd;
 
+	memset(&m, 0, sizeof(m));
+	m.type = CA_MSG_KEYS_REPLY;
+	m.u.list.keys = (struct ca_key *)k;
+	m.u.list.nkeys = 1;
+	ca_wr_init(&w, CA_FRAME_HDR + CA_FRAME_MAX);
+	if (ca_msg_encode(&m, &w) != CA_PE_OK) {
+		ca_wr_free(&w);
+		return NULL;
+	}
+	*p++ = OSSL_PARAM_construct_octet_string(CAC_STORE_PARAM_KEYS, w.p,
+	    w.len);
+	if (c != NULL) {
+		fd = cac_fd(c);
+		*p++ = OSSL_PARAM_construct_int(CAC_STORE_PARAM_FD, &fd);
+	}
+	*p = OSSL_PARAM_construct_end();
 	snprintf(uri, sizeof(uri), "cardagent:%s", k->id);
-	if ((st = OSSL_STORE_open(uri, NULL, NULL, NULL, NULL)) == NULL)
+	st = OSSL_STORE_open_ex(uri, NULL, NULL, NULL, NULL, params, NULL,
+	    NULL);
+	ca_wr_free(&w);
+	if (st == NULL)
 		return NULL;
 	(void)OSSL_STORE_expect(st, OSSL_STORE_INFO_PKEY);
 	while (pk == NULL && !OSSL_STORE_eof(st)) {
@@ -99,6 +129,12 @@ cs_load_pkey(const struct ca_key *k)
 	return pk;
 }
 
+EVP_PKEY *
+cs_load_pkey(const struct ca_key *k)
+{
+	return load_pkey(k, NULL);
+}
+
 X509 *
 cs_key_cert(const struct ca_key *k)
 {
@@ -109,15 +145,21 @@ cs_key_cert(const struct ca_key *k)
 	return d2i_X509(NULL, &p, (long)k->cert_len);
 }
 
+/*
+ * The connection that listed the keys goes to the key for its signature,
+ * and cardsign closes its own: one connection to the agent, one request
+ * at a time on it.
+ */
 int
 cs_signer_open(const struct cs_opts *o, struct cs_signer *s)
 {
+	struct cac *c;
 	int r;
 
 	memset(s, 0, sizeof(*s));
 	if ((r = cs_load_providers(o)) != EX_OK)
 		return r;
-	if ((r = cs_find_key(o, o->key, CA_OP_SIGN, &s->c, &s->keys,
+	if ((r = cs_find_key(o, o->key, CA_OP_SIGN, &c, &s->keys,
 	    &s->nkeys, &s->idx)) != EX_OK) {
 		cs_unload_providers();
 		return r;
@@ -125,13 +167,14 @@ cs_signer_open(const struct cs_opts *o, struct cs_signer *s)
 	if ((s->cert = cs_key_cert(&s->keys[s->idx])) == NULL)
 		r = cs_fail(CA_E_NOT_ALLOWED, "key %s has no certificate to "
 		    "sign with", s->keys[s->idx].label);
-	else if ((s->pk = cs_load_pkey(&s->keys[s->idx])) == NULL)
+	else if ((s->pk = load_pkey(&s->keys[s->idx], c)) == NULL)
 		r = cs_fail(CA_E_INTERNAL, "cannot load key %s: %s",
 		    s->keys[s->idx].label, cs_ossl_reason());
 	else if (o->certfile != NULL &&
 	    (s->chain = cs_load_certs(o->certfile)) == NULL)
 		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
 		    o->certfile, cs_ossl_reason());
+	cac_close(c);
 	if (r != EX_OK)
 		cs_signer_close(s);
 	return r;
@@ -145,7 +188,6 @@ cs_signer_close(struct cs_signer *s)
 	X509_free(s->cert);
 	if (s->keys != NULL)
 		cac_keys_free(s->keys, s->nkeys);
-	cac_close(s->c);
 	cs_unload_providers();
 	memset(s, 0, sizeof(*s));
 }

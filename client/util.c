@@ -93,13 +93,9 @@ cs_find_key(const struct cs_opts *o, const char *sel, uint32_t need,
 	char err[512];
 	int r;
 
-	if ((r = cs_connect(o, c)) != EX_OK)
-		return r;
-	if ((r = cac_list_keys(*c, k, n)) != CA_OK) {
-		r = cs_fail(r, "keys: %s", cac_errmsg(*c));
-		cac_close(*c);
-		return r;
-	}
+	if ((r = cac_connect_list(o->socket, c, k, n, err, sizeof(err))) !=
+	    CA_OK)
+		return cs_fail(r, "%s", err);
 	if ((r = cac_select_key(*k, *n, sel, need, idx, err, sizeof(err))) !=
 	    CA_OK) {
 		cac_keys_free(*k, *n);

@@ -85,15 +85,32 @@ dec_init(void *vctx, void *provkey, const OSSL_PARAM params[])
 	return dec_set_ctx_params(ctx, params);
 }
 
+/* A DECRYPT request, for cak_call(). */
+struct decrypt_req {
+	const char *key_id;
+	const struct cac_decrypt_params *p;
+	const unsigned char *in;
+	size_t inlen;
+	struct ca_secret *out;
+};
+
+static int
+decrypt_req(struct cac *c, void *arg)
+{
+	struct decrypt_req *q = arg;
+
+	return cac_decrypt(c, q->key_id, q->p, q->in, q->inlen, &q->out);
+}
+
 static int
 dec_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t outsize,
     const unsigned char *in, size_t inlen)
 {
 	struct cadec *ctx = vctx;
 	struct cac_decrypt_params p = { 0 };
-	struct ca_secret *s = NULL;
-	struct cac *c = NULL;
-	int ok = 0;
+	struct decrypt_req q = { ctx->key->k.id, &p, in, inlen, NULL };
+	char err[512];
+	int r, ok = 0;
 
 	if (out == NULL) {
 		*outlen = cak_size(ctx->key);
@@ -107,24 +124,23 @@ dec_decrypt(void *vctx, unsigned char *out, size_t *outlen, size_t outsize,
 		p.label_len = ctx->label_len;
 	} else
 		p.alg = CA_ALG_RSA_PKCS1;
-	if (!cap_connect(ctx->pc, &c))
+	if ((r = cak_call(ctx->key, decrypt_req, &q, err, sizeof(err))) !=
+	    CA_OK) {
+		cap_error(ctx->pc, r == CAC_E_NO_AGENT ? CAP_R_NO_AGENT :
+		    CAP_R_AGENT, "decrypting with %s: %s", ctx->key->k.label,
+		    err);
 		return 0;
-	if (cac_decrypt(c, ctx->key->k.id, &p, in, inlen, &s) != CA_OK) {
-		cap_error(ctx->pc, CAP_R_AGENT, "decrypting with %s: %s",
-		    ctx->key->k.label, cac_errmsg(c));
-		goto out;
 	}
-	if (s->len > outsize) {
+	if (q.out->len > outsize) {
 		cap_error(ctx->pc, CAP_R_AGENT, "plaintext of %zu bytes does "
-		    "not fit in %zu", s->len, outsize);
+		    "not fit in %zu", q.out->len, outsize);
 		goto out;
 	}
-	memcpy(out, s->data, s->len);
-	*outlen = s->len;
+	memcpy(out, q.out->data, q.out->len);
+	*outlen = q.out->len;
 	ok = 1;
 out:
-	ca_secret_free(s);
-	cac_close(c);
+	ca_secret_free(q.out);
 	return ok;
 }
 

@@ -106,31 +106,44 @@ ex_set_peer(void *vctx, void *provkey)
 	return 1;
 }
 
+/* A DERIVE request, for cak_call(). */
+struct derive_req {
+	const char *key_id;
+	const unsigned char *point;
+	size_t len;
+	struct ca_secret *z;
+};
+
+static int
+derive_req(struct cac *c, void *arg)
+{
+	struct derive_req *q = arg;
+
+	return cac_derive(c, q->key_id, q->point, q->len, &q->z);
+}
+
 /* Z, the field-sized raw secret, from the agent. */
 static struct ca_secret *
 agent_derive(struct caecdh *ctx)
 {
-	struct ca_secret *z = NULL;
+	struct derive_req q = { ctx->key->k.id, NULL, 0, NULL };
 	unsigned char *point = NULL;
-	struct cac *c = NULL;
-	size_t len;
+	char err[512];
+	int r;
 
-	len = EVP_PKEY_get1_encoded_public_key(ctx->peer->pub, &point);
-	if (len == 0) {
+	q.len = EVP_PKEY_get1_encoded_public_key(ctx->peer->pub, &point);
+	if (q.len == 0) {
 		cap_error(ctx->pc, CAP_R_OPENSSL, "cannot encode the peer key");
 		return NULL;
 	}
-	if (!cap_connect(ctx->pc, &c))
-		goto out;
-	if (cac_derive(c, ctx->key->k.id, point, len, &z) != CA_OK) {
-		cap_error(ctx->pc, CAP_R_AGENT, "deriving with %s: %s",
-		    ctx->key->k.label, cac_errmsg(c));
-		z = NULL;
-	}
-out:
-	cac_close(c);
+	q.point = point;
+	if ((r = cak_call(ctx->key, derive_req, &q, err, sizeof(err))) !=
+	    CA_OK)
+		cap_error(ctx->pc, r == CAC_E_NO_AGENT ? CAP_R_NO_AGENT :
+		    CAP_R_AGENT, "deriving with %s: %s", ctx->key->k.label,
+		    err);
 	OPENSSL_free(point);
-	return z;
+	return q.z;
 }
 
 static int

@@ -4,39 +4,239 @@
  * that answers parameter queries and exports, so that OpenSSL can compare
  * an agent key with a certificate, verify and encrypt.
  */
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
 #include <openssl/x509.h>
 
 #include "keys.h"
 
+/*
+ * SubjectPublicKeyInfo (RFC 5280) and RSAPublicKey (RFC 8017) as plain
+ * ASN.1 templates: parsing them needs no OSSL_DECODER, which OpenSSL 3.0
+ * sets up from every decoder of every provider, 0.5-0.8 ms in the
+ * provider's own library context, the first time.
+ */
+typedef struct {
+	X509_ALGOR *alg;
+	ASN1_BIT_STRING *key;
+} CAP_SPKI;
+
+typedef struct {
+	ASN1_INTEGER *n;
+	ASN1_INTEGER *e;
+} CAP_RSA_PUB;
+
+ASN1_SEQUENCE(CAP_SPKI) = {
+	ASN1_SIMPLE(CAP_SPKI, alg, X509_ALGOR),
+	ASN1_SIMPLE(CAP_SPKI, key, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(CAP_SPKI)
+
+ASN1_SEQUENCE(CAP_RSA_PUB) = {
+	ASN1_SIMPLE(CAP_RSA_PUB, n, ASN1_INTEGER),
+	ASN1_SIMPLE(CAP_RSA_PUB, e, ASN1_INTEGER)
+} static_ASN1_SEQUENCE_END(CAP_RSA_PUB)
+
+/* One whole DER structure of item it, or NULL. */
+static void *
+der_whole(const ASN1_ITEM *it, const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	ASN1_VALUE *v;
+
+	if (len > LONG_MAX ||
+	    (v = ASN1_item_d2i(NULL, &p, (long)len, it)) == NULL)
+		return NULL;
+	if (p != der + len) {
+		ASN1_item_free(v, it);
+		return NULL;
+	}
+	return v;
+}
+
+/* The RSA public key in an RSAPublicKey's bytes as parameters. */
+static OSSL_PARAM *
+rsa_pub_params(const ASN1_BIT_STRING *key)
+{
+	CAP_RSA_PUB *rp;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	BIGNUM *n = NULL, *e = NULL;
+
+	if ((rp = der_whole(ASN1_ITEM_rptr(CAP_RSA_PUB), key->data,
+	    (size_t)key->length)) == NULL)
+		return NULL;
+	if (rp->n->type == V_ASN1_INTEGER && rp->e->type == V_ASN1_INTEGER &&
+	    (n = ASN1_INTEGER_to_BN(rp->n, NULL)) != NULL &&
+	    (e = ASN1_INTEGER_to_BN(rp->e, NULL)) != NULL &&
+	    (bld = OSSL_PARAM_BLD_new()) != NULL &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
+		params = OSSL_PARAM_BLD_to_param(bld);
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(e);
+	ASN1_item_free((ASN1_VALUE *)rp, ASN1_ITEM_rptr(CAP_RSA_PUB));
+	return params;
+}
+
+/* A point on a named curve as parameters. */
+static OSSL_PARAM *
+ec_pub_params(const X509_ALGOR *alg, const ASN1_BIT_STRING *key)
+{
+	OSSL_PARAM_BLD *bld;
+	OSSL_PARAM *params = NULL;
+	const char *group;
+	const void *curve;
+	int ptype;
+
+	X509_ALGOR_get0(NULL, &ptype, &curve, alg);
+	if (ptype != V_ASN1_OBJECT ||
+	    (group = OBJ_nid2sn(OBJ_obj2nid(curve))) == NULL ||
+	    (bld = OSSL_PARAM_BLD_new()) == NULL)
+		return NULL;
+	if (OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, 0) &&
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
+	    key->data, (size_t)key->length))
+		params = OSSL_PARAM_BLD_to_param(bld);
+	OSSL_PARAM_BLD_free(bld);
+	return params;
+}
+
+/*
+ * The public half from the agent's SubjectPublicKeyInfo: RSA keys and EC
+ * keys on named curves by their parameters, anything else (and anything
+ * that fails so) through d2i_PUBKEY_ex. NULL if it does not parse.
+ */
+static EVP_PKEY *
+pub_from_spki(struct cap_ctx *pc, const struct ca_key *k)
+{
+	const unsigned char *p = k->spki;
+	const ASN1_OBJECT *oid;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY *pub = NULL;
+	OSSL_PARAM *params = NULL;
+	CAP_SPKI *spki;
+	int nid;
+
+	ERR_set_mark();
+	/* The key is a whole number of bytes: no unused bits. */
+	if ((spki = der_whole(ASN1_ITEM_rptr(CAP_SPKI), k->spki,
+	    k->spki_len)) != NULL &&
+	    ((spki->key->flags & ASN1_STRING_FLAG_BITS_LEFT) == 0 ||
+	    (spki->key->flags & 0x07) == 0)) {
+		X509_ALGOR_get0(&oid, NULL, NULL, spki->alg);
+		nid = OBJ_obj2nid(oid);
+		if (k->type == CA_KEY_RSA && nid == NID_rsaEncryption)
+			params = rsa_pub_params(spki->key);
+		else if (k->type == CA_KEY_EC &&
+		    nid == NID_X9_62_id_ecPublicKey)
+			params = ec_pub_params(spki->alg, spki->key);
+	}
+	if (params != NULL && (ctx = EVP_PKEY_CTX_new_from_name(pc->libctx,
+	    k->type == CA_KEY_RSA ? "RSA" : "EC", CAP_PROPQ)) != NULL &&
+	    EVP_PKEY_fromdata_init(ctx) > 0)
+		(void)EVP_PKEY_fromdata(ctx, &pub, EVP_PKEY_PUBLIC_KEY, params);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	ASN1_item_free((ASN1_VALUE *)spki, ASN1_ITEM_rptr(CAP_SPKI));
+	/* The fallback reports its own errors. */
+	ERR_pop_to_mark();
+	if (pub == NULL && k->spki_len <= LONG_MAX)
+		pub = d2i_PUBKEY_ex(NULL, &p, (long)k->spki_len, pc->libctx,
+		    CAP_PROPQ);
+	return pub;
+}
+
 struct cak *
 cak_from_agent(struct cap_ctx *pc, const struct ca_key *k)
 {
-	const unsigned char *p = k->spki;
 	struct cak *key;
 
 	if ((key = calloc(1, sizeof(*key))) == NULL)
 		return NULL;
 	atomic_init(&key->refs, 1);
+	atomic_init(&key->conn, NULL);
+	atomic_init(&key->conn_pid, 0);
 	key->pc = pc;
 	if (ca_key_copy(&key->k, k) != CA_PE_OK) {
 		free(key);
 		return NULL;
 	}
-	if ((key->pub = d2i_PUBKEY_ex(NULL, &p, (long)k->spki_len, pc->libctx,
-	    CAP_PROPQ)) == NULL) {
+	if ((key->pub = pub_from_spki(pc, k)) == NULL) {
 		cap_error(pc, CAP_R_OPENSSL, "cannot parse the public key of %s",
 		    k->label);
 		cak_free(key);
 		return NULL;
 	}
 	return key;
+}
+
+/* The key's idle connection, if it belongs to this process. */
+static struct cac *
+conn_take(struct cak *key)
+{
+	struct cac *c = atomic_exchange(&key->conn, NULL);
+
+	/* A forked child closes its copy; the parent's stays open. */
+	if (c != NULL && atomic_load(&key->conn_pid) != (int)getpid()) {
+		cac_close(c);
+		c = NULL;
+	}
+	return c;
+}
+
+void
+cak_give_conn(struct cak *key, struct cac *c)
+{
+	struct cac *none = NULL;
+
+	if (c == NULL)
+		return;
+	/*
+	 * The owner is set only once the slot is ours, so that a connection
+	 * inherited from a parent is never labelled as this process's. A
+	 * thread that takes c in between may see an older owner and close
+	 * it: a reconnection, nothing worse.
+	 */
+	if (atomic_compare_exchange_strong(&key->conn, &none, c))
+		atomic_store(&key->conn_pid, (int)getpid());
+	else
+		cac_close(c);
+}
+
+int
+cak_call(struct cak *key, int (*fn)(struct cac *, void *), void *arg,
+    char *err, size_t errlen)
+{
+	struct cac *c;
+	int r, reused;
+
+	do {
+		reused = (c = conn_take(key)) != NULL;
+		if (!reused && (r = cac_connect(NULL, &c, err, errlen)) !=
+		    CA_OK)
+			return r;
+		if ((r = fn(c, arg)) == CA_OK) {
+			cak_give_conn(key, c);
+			return CA_OK;
+		}
+		snprintf(err, errlen, "%s", cac_errmsg(c));
+		cac_close(c);
+	} while (r == CAC_E_IO && reused);
+	return r;
 }
 
 void
@@ -50,6 +250,7 @@ cak_free(struct cak *key)
 {
 	if (key == NULL || atomic_fetch_sub(&key->refs, 1) > 1)
 		return;
+	cac_close(atomic_load(&key->conn));
 	ca_key_clear(&key->k);
 	EVP_PKEY_free(key->pub);
 	free(key);
@@ -77,6 +278,8 @@ km_new(void *provctx)
 	if ((key = calloc(1, sizeof(*key))) == NULL)
 		return NULL;
 	atomic_init(&key->refs, 1);
+	atomic_init(&key->conn, NULL);
+	atomic_init(&key->conn_pid, 0);
 	key->pc = provctx;
 	return key;
 }

@@ -19,6 +19,12 @@ struct cak {
 	struct cap_ctx *pc;
 	struct ca_key k;	/* k.id is NULL for an imported public key */
 	EVP_PKEY *pub;
+	/*
+	 * An idle connection to the agent for the key's next request, and
+	 * the process that made it: a forked child must not share it.
+	 */
+	_Atomic(struct cac *) conn;
+	atomic_int conn_pid;
 };
 
 /*
@@ -30,6 +36,19 @@ struct cak *cak_from_agent(struct cap_ctx *pc, const struct ca_key *k);
 /* Take and drop a reference; the last cak_free() releases the key. */
 void cak_up_ref(struct cak *key);
 void cak_free(struct cak *key);
+
+/* Keeps c for key's next request, or closes it if key has one already. */
+void cak_give_conn(struct cak *key, struct cac *c);
+
+/*
+ * One request to the agent about key: fn(c, arg) on the key's idle
+ * connection, else on a new one, which stays with the key when fn
+ * succeeds. An idle connection the agent has dropped since (it was
+ * restarted) is replaced once. Returns fn's result: CA_OK, or an error
+ * with the reason in err.
+ */
+int cak_call(struct cak *key, int (*fn)(struct cac *, void *), void *arg,
+    char *err, size_t errlen);
 
 /* Does key live in the agent (so that private operations can use it)? */
 int cak_is_private(const struct cak *key);

@@ -28,9 +28,9 @@
 #define CAP_R_BAD_URI 6		/* a store URI names no usable key */
 
 /*
- * One per loaded provider. There is no agent connection here: operations
- * connect when they need the agent, so that nothing survives a fork and
- * threads never share a connection.
+ * One per loaded provider. There is no agent connection here: each key
+ * keeps one between its operations (keys.h), which a forked child does
+ * not use and one thread at a time takes.
  */
 struct cap_ctx {
 	const OSSL_CORE_HANDLE *handle;

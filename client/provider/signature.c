@@ -143,14 +143,32 @@ pss_salt(const struct casig *ctx, size_t hlen)
 	return emlen >= hlen + 2 ? (uint32_t)(emlen - hlen - 2) : 0;
 }
 
+/* A SIGN request, for cak_call(). */
+struct sign_req {
+	const char *key_id;
+	const struct cac_sign_params *p;
+	const unsigned char *tbs;
+	size_t tbslen;
+	uint8_t *sig;
+	size_t siglen;
+};
+
+static int
+sign_req(struct cac *c, void *arg)
+{
+	struct sign_req *q = arg;
+
+	return cac_sign(c, q->key_id, q->p, q->tbs, q->tbslen, &q->sig,
+	    &q->siglen);
+}
+
 static int
 agent_sign(struct casig *ctx, unsigned char *sig, size_t *siglen,
     size_t sigsize, const unsigned char *tbs, size_t tbslen)
 {
 	struct cac_sign_params p = { 0 };
-	struct cac *c = NULL;
-	uint8_t *out = NULL;
-	size_t outlen = 0;
+	struct sign_req q = { ctx->key->k.id, &p, tbs, tbslen, NULL, 0 };
+	char err[512];
 	int h, r, ok = 0;
 
 	if ((h = ctx->hash) == CA_HASH_NONE) {
@@ -173,25 +191,22 @@ agent_sign(struct casig *ctx, unsigned char *sig, size_t *siglen,
 		p.salt = pss_salt(ctx, tbslen);
 	} else
 		p.alg = CA_ALG_RSA_PKCS1;
-	if (!cap_connect(ctx->pc, &c))
+	if ((r = cak_call(ctx->key, sign_req, &q, err, sizeof(err))) !=
+	    CA_OK) {
+		cap_error(ctx->pc, r == CAC_E_NO_AGENT ? CAP_R_NO_AGENT :
+		    CAP_R_AGENT, "signing with %s: %s", ctx->key->k.label, err);
 		return 0;
-	if ((r = cac_sign(c, ctx->key->k.id, &p, tbs, tbslen, &out,
-	    &outlen)) != CA_OK) {
-		cap_error(ctx->pc, CAP_R_AGENT, "signing with %s: %s",
-		    ctx->key->k.label, cac_errmsg(c));
-		goto out;
 	}
-	if (outlen > sigsize) {
+	if (q.siglen > sigsize) {
 		cap_error(ctx->pc, CAP_R_AGENT, "signature of %zu bytes does "
-		    "not fit in %zu", outlen, sigsize);
+		    "not fit in %zu", q.siglen, sigsize);
 		goto out;
 	}
-	memcpy(sig, out, outlen);
-	*siglen = outlen;
+	memcpy(sig, q.sig, q.siglen);
+	*siglen = q.siglen;
 	ok = 1;
 out:
-	free(out);
-	cac_close(c);
+	free(q.sig);
 	return ok;
 }
 
