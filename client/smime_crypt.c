@@ -26,6 +26,8 @@
 #include <openssl/x509v3.h>
 
 #include "cardsign.h"
+#include "msgin.h"
+#include "output.h"
 #include "smime.h"
 
 /* The content ciphers offered: CBC gives enveloped-data, GCM authEnveloped. */
@@ -227,6 +229,67 @@ self_cert(const struct cs_opts *o, X509 **x)
 	return r;
 }
 
+/*
+ * Refuses a certificate nobody should encrypt to: outside its validity
+ * period, or whose key usage or extended key usage rules out S/MIME
+ * encryption (RSA needs keyEncipherment, EC keyAgreement). Like gpgsm, and
+ * unlike `openssl cms -encrypt`, which takes any certificate.
+ */
+static int
+check_recipient(X509 *x)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	uint32_t need, flags = X509_get_extension_flags(x);
+	char name[256];
+	const char *why = NULL;
+
+	need = pk != NULL && EVP_PKEY_is_a(pk, "EC") ? KU_KEY_AGREEMENT :
+	    KU_KEY_ENCIPHERMENT;
+	if (X509_cmp_current_time(X509_get0_notBefore(x)) >= 0)
+		why = "is not valid yet";
+	else if (X509_cmp_current_time(X509_get0_notAfter(x)) <= 0)
+		why = "has expired";
+	else if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(x) & need))
+		why = need == KU_KEY_AGREEMENT ? "does not allow key agreement" :
+		    "does not allow key encipherment";
+	else if ((flags & EXFLAG_XKUSAGE) &&
+	    !(X509_get_extended_key_usage(x) & XKU_SMIME))
+		why = "is not for e-mail protection";
+	if (why == NULL)
+		return EX_OK;
+	X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+	return cs_fail(CA_E_BAD_INPUT, "cannot encrypt to %s: the certificate "
+	    "%s", name, why);
+}
+
+/* Adds the sender's own certificate, if the agent has one, once. */
+static int
+add_self(const struct cs_opts *o, STACK_OF(X509) *sk)
+{
+	X509 *x;
+	int i, r;
+
+	if ((r = self_cert(o, &x)) != EX_OK || x == NULL)
+		return r;
+	if ((r = check_recipient(x)) != EX_OK) {
+		X509_free(x);
+		return r;
+	}
+	/* Once is enough when the sender also named themself. */
+	for (i = 0; i < sk_X509_num(sk); i++)
+		if (X509_cmp(sk_X509_value(sk, i), x) == 0)
+			break;
+	if (i < sk_X509_num(sk)) {
+		X509_free(x);
+		return EX_OK;
+	}
+	if (!sk_X509_push(sk, x)) {
+		X509_free(x);
+		return cs_fail(CA_E_INTERNAL, "out of memory");
+	}
+	return EX_OK;
+}
+
 /* Every recipient's certificate, the sender's own last. */
 static int
 recipients(const struct cs_opts *o, STACK_OF(X509) **sk)
@@ -237,21 +300,16 @@ recipients(const struct cs_opts *o, STACK_OF(X509) **sk)
 	if ((*sk = sk_X509_new_null()) == NULL)
 		return cs_fail(CA_E_INTERNAL, "out of memory");
 	for (i = 0; i < o->nto && r == EX_OK; i++) {
-		if ((r = recipient_cert(o, o->to[i], &x)) == EX_OK &&
-		    !sk_X509_push(*sk, x)) {
+		if ((r = recipient_cert(o, o->to[i], &x)) != EX_OK)
+			break;
+		if ((r = check_recipient(x)) != EX_OK || !sk_X509_push(*sk, x)) {
 			X509_free(x);
-			r = cs_fail(CA_E_INTERNAL, "out of memory");
+			if (r == EX_OK)
+				r = cs_fail(CA_E_INTERNAL, "out of memory");
 		}
 	}
-	if (r == EX_OK && !o->no_self && (r = self_cert(o, &x)) == EX_OK &&
-	    x != NULL) {
-		/* Once is enough when the sender also named themself. */
-		for (i = 0; i < sk_X509_num(*sk); i++)
-			if (X509_cmp(sk_X509_value(*sk, i), x) == 0)
-				break;
-		if (i < sk_X509_num(*sk) || !sk_X509_push(*sk, x))
-			X509_free(x);
-	}
+	if (r == EX_OK && !o->no_self)
+		r = add_self(o, *sk);
 	if (r != EX_OK) {
 		sk_X509_pop_free(*sk, X509_free);
 		*sk = NULL;
@@ -298,10 +356,12 @@ add_recipient(CMS_ContentInfo *cms, X509 *x, const EVP_MD *oaep)
 	return 0;
 }
 
-/* The enveloped (or, with an AEAD cipher, authEnveloped) entity. */
+/*
+ * The enveloped (or, with an AEAD cipher, authEnveloped) message, its
+ * content to come: SMIME_write_CMS() encrypts it as it writes it out.
+ */
 static CMS_ContentInfo *
-envelope(STACK_OF(X509) *rcpts, const EVP_CIPHER *ciph, const EVP_MD *oaep,
-    BIO *entity)
+envelope(STACK_OF(X509) *rcpts, const EVP_CIPHER *ciph, const EVP_MD *oaep)
 {
 	CMS_ContentInfo *cms;
 	char name[256];
@@ -309,8 +369,8 @@ envelope(STACK_OF(X509) *rcpts, const EVP_CIPHER *ciph, const EVP_MD *oaep,
 	int i;
 
 	ERR_clear_error();
-	if ((cms = CMS_encrypt(NULL, NULL, ciph, CMS_BINARY | CMS_PARTIAL)) ==
-	    NULL)
+	if ((cms = CMS_encrypt(NULL, NULL, ciph, CMS_BINARY | CMS_PARTIAL |
+	    CMS_STREAM)) == NULL)
 		return NULL;
 	for (i = 0; i < sk_X509_num(rcpts); i++) {
 		x = sk_X509_value(rcpts, i);
@@ -323,51 +383,52 @@ envelope(STACK_OF(X509) *rcpts, const EVP_CIPHER *ciph, const EVP_MD *oaep,
 			return NULL;
 		}
 	}
-	if (!CMS_final(cms, entity, NULL, CMS_BINARY)) {
-		CMS_ContentInfo_free(cms);
-		return NULL;
-	}
 	return cms;
 }
 
 /*
- * The entity to encrypt: the message's Content-* fields and its body, in
- * canonical form with CRLF line ends (RFC 8551 3.1.1).
+ * The entity to encrypt, in a scratch file: the message's Content-* fields
+ * and its body, canonical, with CRLF line ends (RFC 8551 3.1.1).
  */
 static BIO *
-inner_entity(const char *p, size_t n, size_t hlen, size_t body)
+inner_entity(struct msgin *m, FILE **f)
 {
 	BIO *b;
 
-	if ((b = BIO_new(BIO_s_mem())) == NULL)
+	if ((*f = cs_scratch()) == NULL)
 		return NULL;
-	if (smime_put_fields(b, p, hlen, SMIME_F_CONTENT, "\r\n") == -1 ||
-	    BIO_puts(b, "\r\n") != 2 ||
-	    smime_put_text(b, p + body, n - body, "\r\n") == -1) {
+	if ((b = BIO_new_fp(*f, BIO_NOCLOSE)) == NULL ||
+	    smime_put_entity(m, SMIME_F_CONTENT, b) == -1 ||
+	    BIO_seek(b, 0) != 0) {
 		BIO_free(b);
 		return NULL;
 	}
 	return b;
 }
 
-/* The outer fields, then the application/pkcs7-mime part. */
+/* The outer fields, then the application/pkcs7-mime part, the content
+ * encrypted from entity as it is written. */
 static int
-write_message(const struct cs_opts *o, const char *p, size_t hlen, int crlf,
-    CMS_ContentInfo *cms)
+write_message(const struct cs_opts *o, const struct msgin *m,
+    CMS_ContentInfo *cms, BIO *entity)
 {
-	BIO *out;
+	struct cs_out w;
+	BIO *out = NULL;
 	int r;
 
-	if ((out = BIO_new(BIO_s_mem())) == NULL ||
-	    smime_put_fields(out, p, hlen, SMIME_F_OUTER, crlf ? "\r\n" :
-	    "\n") == -1 || !SMIME_write_CMS(out, cms, NULL, CMS_BINARY |
-	    (crlf ? CMS_CRLFEOL : 0))) {
+	if (cs_out_open(&w, o->out, 0) == -1)
+		return cs_fail(CA_E_INTERNAL, "%s: %s", o->out, strerror(errno));
+	if ((out = BIO_new_fp(w.f, BIO_NOCLOSE)) == NULL ||
+	    smime_put_fields(out, m->hdr, m->hlen, SMIME_F_OUTER, m->crlf ?
+	    "\r\n" : "\n") == -1 || !SMIME_write_CMS(out, cms, entity,
+	    CMS_BINARY | CMS_STREAM | (m->crlf ? CMS_CRLFEOL : 0)) ||
+	    BIO_flush(out) != 1) {
 		r = cs_fail(CA_E_INTERNAL, "cannot write the message: %s",
 		    cs_ossl_reason());
-		goto out;
-	}
-	r = cs_write_bio(o->out, out, 0);
- out:
+		cs_out_abort(&w);
+	} else if ((r = cs_out_commit(&w)) == -1)
+		r = cs_fail(CA_E_INTERNAL, "%s: %s", o->out != NULL ? o->out :
+		    "stdout", strerror(errno));
 	BIO_free(out);
 	return r;
 }
@@ -398,31 +459,35 @@ cmd_smime_encrypt(const struct cs_opts *o)
 	CMS_ContentInfo *cms = NULL;
 	const EVP_CIPHER *ciph = NULL;
 	const EVP_MD *oaep = NULL;
-	BIO *in = NULL, *entity = NULL;
-	const char *p;
-	size_t n, hlen, body;
+	BIO *entity = NULL;
+	FILE *f = NULL;
+	struct msgin m;
 	int r;
 
 	if ((r = encrypt_options(o, &ciph, &oaep)) != EX_OK)
 		return r;
-	if ((in = smime_read_input(o->in)) == NULL)
+	if (msgin_open(&m, o->in) == -1)
 		return cs_fail(CA_E_BAD_INPUT, "%s: %s", o->in ? o->in :
 		    "stdin", strerror(errno));
-	n = smime_bio_data(in, &p);
-	smime_split(p, n, &hlen, &body);
 	if ((r = recipients(o, &rcpts)) != EX_OK)
 		goto out;
-	if ((entity = inner_entity(p, n, hlen, body)) == NULL ||
-	    (cms = envelope(rcpts, ciph, oaep, entity)) == NULL) {
+	if ((entity = inner_entity(&m, &f)) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "cannot read the message: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if ((cms = envelope(rcpts, ciph, oaep)) == NULL) {
 		r = cs_fail(CA_E_INTERNAL, "encryption failed: %s",
 		    cs_ossl_reason());
 		goto out;
 	}
-	r = write_message(o, p, hlen, smime_is_crlf(p, n), cms);
+	r = write_message(o, &m, cms, entity);
  out:
 	CMS_ContentInfo_free(cms);
 	sk_X509_pop_free(rcpts, X509_free);
 	BIO_free(entity);
-	BIO_free(in);
+	if (f != NULL)
+		fclose(f);
+	msgin_close(&m);
 	return r;
 }

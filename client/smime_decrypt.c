@@ -5,15 +5,18 @@
  * the agent through the provider, and with --verify checks a signed
  * message inside.
  *
- * The plaintext is collected in memory and written only once everything
- * has succeeded: AES-GCM's tag is checked at the end of the content, so
- * nothing of a forged message ever reaches the output.
+ * The message is read as a stream (cmswalk.c): the recipients first, so
+ * the content key is unwrapped before the content arrives, then the
+ * content decrypted a buffer at a time into a scratch file. Nothing is
+ * written out until the padding or AES-GCM's tag, which follows the
+ * content, has checked: nothing of a forged message reaches the output.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 /* pem.h first: cms.h declares its PEM functions only after it. */
@@ -24,6 +27,9 @@
 #include <openssl/x509.h>
 
 #include "cardsign.h"
+#include "cmswalk.h"
+#include "msgin.h"
+#include "output.h"
 #include "smime.h"
 
 /* OpenSSL's reason when it gave one, else ours. */
@@ -31,39 +37,6 @@ static const char *
 why(const char *fallback)
 {
 	return ERR_peek_last_error() != 0 ? cs_ossl_reason() : fallback;
-}
-
-/* The enveloped or authEnveloped message in p, or NULL. */
-static CMS_ContentInfo *
-read_envelope(const char *p, size_t n, size_t hlen)
-{
-	CMS_ContentInfo *cms = NULL;
-	BIO *b;
-	int t;
-
-	/* smime_read_input() keeps n within an int. */
-	if (n == 0)
-		return NULL;
-	/*
-	 * A header means MIME: application/pkcs7-mime or the legacy
-	 * x-pkcs7-mime. DER, PEM and base64 never start with a field.
-	 */
-	if (hlen == 0)
-		cms = cs_read_cms(p, n);
-	else if ((b = BIO_new_mem_buf(p, (int)n)) != NULL) {
-		cms = SMIME_read_CMS(b, NULL);
-		BIO_free(b);
-	}
-	if (cms == NULL)
-		return NULL;
-	t = OBJ_obj2nid(CMS_get0_type(cms));
-	if (t != NID_pkcs7_enveloped &&
-	    t != NID_id_smime_ct_authEnvelopedData) {
-		CMS_ContentInfo_free(cms);
-		ERR_raise(ERR_LIB_CMS, CMS_R_CONTENT_TYPE_NOT_ENVELOPED_DATA);
-		return NULL;
-	}
-	return cms;
 }
 
 /*
@@ -148,31 +121,27 @@ find_recipients(const struct cs_opts *o, CMS_ContentInfo *cms,
 	    "your keys%s", o->key != NULL ? " (only --key was tried)" : "");
 }
 
-/* Decrypts with agent key k into a new memory BIO, or NULL. */
-static BIO *
-open_envelope(CMS_ContentInfo *cms, const struct ca_key *k, X509 *cert)
+/* Unwraps the content key with agent key k: 1, or 0. */
+static int
+unwrap_with(CMS_ContentInfo *cms, const struct ca_key *k, X509 *cert)
 {
 	EVP_PKEY *pk;
-	BIO *plain;
+	int ok;
 
 	if ((pk = cs_load_pkey(k)) == NULL)
-		return NULL;
+		return 0;
 	ERR_clear_error();
-	if ((plain = BIO_new(BIO_s_mem())) != NULL &&
-	    (!CMS_decrypt_set1_pkey_and_peer(cms, pk, cert, NULL) ||
-	    !CMS_decrypt(cms, NULL, NULL, NULL, plain, CMS_BINARY))) {
-		BIO_free(plain);
-		plain = NULL;
-	}
+	ok = CMS_decrypt_set1_pkey_and_peer(cms, pk, cert, NULL) == 1;
 	EVP_PKEY_free(pk);
-	return plain;
+	return ok;
 }
 
-/* Connects to the agent and decrypts with a key the message names. */
+/* Connects to the agent and unwraps the content key with a key the
+ * message names. */
 static int
-decrypt_with_agent(const struct cs_opts *o, CMS_ContentInfo *cms,
-    BIO **plain)
+unwrap_with_agent(const struct cs_opts *o, CMS_ContentInfo *cms)
 {
+	int done = 0;
 	struct ca_token *t = NULL;
 	struct ca_key *k = NULL;
 	size_t n = 0, nt = 0, *cand = NULL, ncand = 0, i;
@@ -193,17 +162,15 @@ decrypt_with_agent(const struct cs_opts *o, CMS_ContentInfo *cms,
 	}
 	if ((r = find_recipients(o, cms, k, n, t, nt, cand, &ncand)) != EX_OK)
 		goto out;
-	for (i = 0; i < ncand && *plain == NULL; i++) {
+	for (i = 0; i < ncand && !done; i++) {
 		if ((cert = cs_key_cert(&k[cand[i]])) == NULL)
 			continue;
-		*plain = open_envelope(cms, &k[cand[i]], cert);
+		done = unwrap_with(cms, &k[cand[i]], cert);
 		X509_free(cert);
 	}
-	if (*plain == NULL) {
-		/* A failed GCM tag or CBC padding leaves no error queued. */
+	if (!done) {
 		r = cs_fail(CA_E_BAD_INPUT, "decryption with %s failed: %s",
-		    k[cand[ncand - 1]].label,
-		    why("the content is corrupt or was changed"));
+		    k[cand[ncand - 1]].label, why("the key does not open it"));
 		goto out;
 	}
 	r = EX_OK;
@@ -215,6 +182,95 @@ decrypt_with_agent(const struct cs_opts *o, CMS_ContentInfo *cms,
 	return r;
 }
 
+/* The GCM tag length RFC 5084 allows: no shorter, or forging gets easy. */
+#define MAC_MIN 12
+#define MAC_MAX 16
+
+static int
+to_bio(void *arg, const unsigned char *p, size_t n)
+{
+	return BIO_write(arg, p, (int)n) == (int)n ? 0 : -1;
+}
+
+/*
+ * Decrypts the content as it streams into plain, then checks the padding
+ * or, for AuthEnvelopedData, the mac that follows the content.
+ */
+static int
+decrypt_content(struct cmswalk *w, CMS_ContentInfo *cms, FILE *plain)
+{
+	const unsigned char *mac, *attrs;
+	BIO *out, *chain = NULL;
+	EVP_CIPHER_CTX *ctx;
+	size_t maclen;
+	int r;
+
+	if ((out = BIO_new_fp(plain, BIO_NOCLOSE)) == NULL ||
+	    (chain = CMS_dataInit(cms, out)) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "cannot decrypt: %s",
+		    cs_ossl_reason());
+		if (chain == NULL)
+			BIO_free(out);
+		return r;
+	}
+	if ((r = cmswalk_content(w, to_bio, chain)) != 1 ||
+	    cmswalk_finish(w) == -1) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s", r == 0 ? "the message has no "
+		    "content" : w->why);
+		goto out;
+	}
+	if (w->type == NID_id_smime_ct_authEnvelopedData) {
+		/* OpenSSL authenticates no attributes: refuse, not ignore. */
+		if (cmswalk_after_field(w, 1, V_ASN1_CONTEXT_SPECIFIC, &attrs,
+		    &maclen)) {
+			r = cs_fail(CA_E_BAD_INPUT, "authenticated attributes "
+			    "are not supported");
+			goto out;
+		}
+		if (!cmswalk_after_field(w, V_ASN1_OCTET_STRING,
+		    V_ASN1_UNIVERSAL, &mac, &maclen) || maclen < MAC_MIN ||
+		    maclen > MAC_MAX) {
+			r = cs_fail(CA_E_BAD_INPUT, "the message has no valid "
+			    "authentication tag");
+			goto out;
+		}
+		if (BIO_get_cipher_ctx(chain, &ctx) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, (int)maclen,
+		    (void *)mac) <= 0) {
+			r = cs_fail(CA_E_INTERNAL, "cannot check the tag: %s",
+			    cs_ossl_reason());
+			goto out;
+		}
+	}
+	/* The final block: CBC's padding or GCM's tag is checked here. */
+	ERR_clear_error();
+	if (BIO_flush(chain) != 1 || !BIO_get_cipher_status(chain)) {
+		r = cs_fail(CA_E_BAD_INPUT, "decryption failed: %s",
+		    why("the content is corrupt or was changed"));
+		goto out;
+	}
+	r = EX_OK;
+ out:
+	BIO_free_all(chain);
+	return r;
+}
+
+/*
+ * The early skeleton needs a mac where AuthEnvelopedData has one; the real
+ * one, after the content, replaces it before the tag is checked.
+ */
+static CMS_ContentInfo *
+skeleton(struct cmswalk *w)
+{
+	static const unsigned char placeholder[2 + MAC_MAX] = {
+		V_ASN1_OCTET_STRING, MAC_MAX
+	};
+
+	if (w->type == NID_id_smime_ct_authEnvelopedData)
+		return cmswalk_cms(w, placeholder, sizeof(placeholder));
+	return cmswalk_cms(w, placeholder, 0);
+}
+
 static int
 is_signed(const char *p, size_t hlen)
 {
@@ -222,71 +278,53 @@ is_signed(const char *p, size_t hlen)
 	    smime_field_has(p, hlen, "Content-Type", "signed-data");
 }
 
-static void
-print_signers(CMS_ContentInfo *cms)
+/* Reads back the header of the decrypted entity in *plain. */
+static int
+open_plain(FILE *plain, struct msgin *pm)
 {
-	STACK_OF(X509) *signers = CMS_get0_signers(cms);
-	char name[512];
-	int i;
-
-	for (i = 0; i < sk_X509_num(signers); i++) {
-		X509_NAME_oneline(X509_get_subject_name(sk_X509_value(signers,
-		    i)), name, sizeof(name));
-		fprintf(stderr, "Good signature from %s\n", name);
-	}
-	sk_X509_free(signers);
+	if (fflush(plain) != 0 || lseek(fileno(plain), 0, SEEK_SET) == -1 ||
+	    msgin_open_fd(pm, fileno(plain), 0) == -1)
+		return cs_fail(CA_E_INTERNAL, "cannot read back the plaintext: "
+		    "%s", strerror(errno));
+	return EX_OK;
 }
 
 /*
- * Verifies the signed message in *plain and replaces it with the signed
- * content. On failure nothing is to be written: a forged inner message
- * must not pass for the sender's.
+ * With --verify, checks a signed message inside and replaces *plain with
+ * what it signed; else only says that it is signed. On failure nothing is
+ * to be written: a forged inner message must not pass for the sender's.
  */
 static int
-verify_inner(const struct cs_opts *o, BIO **plain)
+check_inner(const struct cs_opts *o, FILE **plain)
 {
-	CMS_ContentInfo *cms = NULL;
-	X509_STORE *st = NULL;
-	BIO *in = NULL, *bcont = NULL, *out = NULL;
-	const char *p;
-	size_t n;
-	int r;
+	struct msgin pm;
+	FILE *content;
+	int r, sig;
 
-	n = smime_bio_data(*plain, &p);
-	ERR_clear_error();
-	if ((in = BIO_new_mem_buf(p, (int)n)) == NULL ||
-	    (cms = SMIME_read_CMS(in, &bcont)) == NULL ||
-	    OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed) {
-		fprintf(stderr, "cardsign: BAD signature: the signed message "
-		    "inside is malformed: %s\n", cs_ossl_reason());
-		r = EX_BAD_SIGNATURE;
-		goto out;
+	if ((r = open_plain(*plain, &pm)) != EX_OK)
+		return r;
+	sig = is_signed(pm.hdr, pm.hlen);
+	if (!sig || !o->verify_inner) {
+		if (sig)
+			fprintf(stderr, "cardsign: the message inside is "
+			    "signed; --verify checks the signature\n");
+		else if (o->verify_inner)
+			fprintf(stderr, "cardsign: the message is not "
+			    "signed\n");
+		msgin_close(&pm);
+		return EX_OK;
 	}
-	if ((st = cs_trust_store(o)) == NULL ||
-	    (out = BIO_new(BIO_s_mem())) == NULL) {
-		r = cs_fail(CA_E_BAD_INPUT, "cannot load the trusted CAs: %s",
-		    cs_ossl_reason());
-		goto out;
+	if ((content = cs_scratch()) == NULL) {
+		msgin_close(&pm);
+		return cs_fail(CA_E_INTERNAL, "cannot make a scratch file: %s",
+		    strerror(errno));
 	}
-	if (!CMS_verify(cms, NULL, st, bcont, out, 0)) {
-		r = ERR_GET_REASON(ERR_peek_error()) ==
-		    CMS_R_CERTIFICATE_VERIFY_ERROR ? EX_UNTRUSTED :
-		    EX_BAD_SIGNATURE;
-		fprintf(stderr, "cardsign: %s: %s\n", r == EX_UNTRUSTED ?
-		    "signer not trusted" : "BAD signature", cs_ossl_reason());
-		goto out;
-	}
-	print_signers(cms);
-	BIO_free(*plain);
-	*plain = out;
-	out = NULL;
-	r = EX_OK;
- out:
-	BIO_free(out);
-	X509_STORE_free(st);
-	CMS_ContentInfo_free(cms);
-	BIO_free(bcont);
-	BIO_free(in);
+	if ((r = smime_verify_msg(o, &pm, content, stderr)) == EX_OK) {
+		fclose(*plain);
+		*plain = content;
+	} else
+		fclose(content);
+	msgin_close(&pm);
 	return r;
 }
 
@@ -296,87 +334,120 @@ verify_inner(const struct cs_opts *o, BIO **plain)
  * header (a .p7m file) the plaintext is written as it is.
  */
 static int
-write_plain(const struct cs_opts *o, const char *msg, size_t mhlen,
-    const char *eol, BIO *plain)
+put_plain(const struct msgin *m, FILE *plain, FILE *to)
 {
-	const char *p;
-	BIO *out = NULL;
-	size_t n, hlen, body;
+	const char *eol = m->crlf ? "\r\n" : "\n", *p;
+	struct msgin pm;
+	BIO *b = NULL;
+	ssize_t n;
 	int r;
 
-	if (mhlen == 0)
-		return cs_write_bio(o->out, plain, 1);
-	n = smime_bio_data(plain, &p);
-	smime_split(p, n, &hlen, &body);
-	if ((out = BIO_new(BIO_s_mem())) == NULL ||
-	    smime_put_fields_unless(out, msg, mhlen, SMIME_F_OUTER, eol, p,
-	    hlen) == -1 ||
-	    BIO_printf(out, "MIME-Version: 1.0%s", eol) <= 0 ||
-	    smime_put_fields(out, p, hlen, SMIME_F_ENTITY, eol) == -1 ||
-	    BIO_puts(out, eol) <= 0 ||
-	    smime_put_text(out, p + body, n - body, eol) == -1)
-		r = cs_fail(CA_E_INTERNAL, "out of memory");
+	if (m->hlen == 0)
+		return cs_copy_file(plain, to) == 0 ? EX_OK :
+		    cs_fail(CA_E_INTERNAL, "cannot write: %s", strerror(errno));
+	if ((r = open_plain(plain, &pm)) != EX_OK)
+		return r;
+	if ((b = BIO_new_fp(to, BIO_NOCLOSE)) == NULL ||
+	    smime_put_fields_unless(b, m->hdr, m->hlen, SMIME_F_OUTER, eol,
+	    pm.hdr, pm.hlen) == -1 ||
+	    BIO_printf(b, "MIME-Version: 1.0%s", eol) <= 0 ||
+	    smime_put_fields(b, pm.hdr, pm.hlen, SMIME_F_ENTITY, eol) == -1 ||
+	    BIO_puts(b, eol) <= 0)
+		n = -1;
 	else
-		r = cs_write_bio(o->out, out, 1);
-	BIO_free(out);
+		while ((n = msgin_line(&pm, &p)) > 0 &&
+		    smime_put_text(b, p, (size_t)n, eol) == 0)
+			;
+	if (n != 0 || BIO_flush(b) != 1)
+		r = cs_fail(CA_E_INTERNAL, "cannot write: %s", strerror(errno));
+	BIO_free(b);
+	msgin_close(&pm);
 	return r;
 }
 
-/* With --verify, checks a signed message inside; else only says so. */
+/* Writes the plaintext atomically to -o, or to stdout. */
 static int
-check_inner(const struct cs_opts *o, BIO **plain)
+write_plain(const struct cs_opts *o, const struct msgin *m, FILE *plain)
 {
-	const char *p;
-	size_t n, hlen, body;
+	struct cs_out w;
+	int r;
 
-	n = smime_bio_data(*plain, &p);
-	smime_split(p, n, &hlen, &body);
-	if (!is_signed(p, hlen)) {
-		if (o->verify_inner)
-			fprintf(stderr, "cardsign: the message is not "
-			    "signed\n");
-		return EX_OK;
-	}
-	if (!o->verify_inner) {
-		fprintf(stderr, "cardsign: the message inside is signed; "
-		    "--verify checks the signature\n");
-		return EX_OK;
-	}
-	return verify_inner(o, plain);
+	if (cs_out_open(&w, o->out, 1) == -1)
+		return cs_fail(CA_E_INTERNAL, "%s: %s", o->out, strerror(errno));
+	if ((r = put_plain(m, plain, w.f)) != EX_OK)
+		cs_out_abort(&w);
+	else if (cs_out_commit(&w) == -1)
+		r = cs_fail(CA_E_INTERNAL, "%s: %s", o->out != NULL ? o->out :
+		    "stdout", strerror(errno));
+	return r;
+}
+
+/* Reads the message up to its content: an enveloped or authEnveloped
+ * one, or the reason it is not. */
+static int
+open_message(struct msgin *m, struct cmswalk *w)
+{
+	if (m->hlen > 0 && !smime_field_has(m->hdr, m->hlen, "Content-Type",
+	    "pkcs7-mime"))
+		return cs_fail(CA_E_BAD_INPUT, "not an S/MIME encrypted "
+		    "message: it is not application/pkcs7-mime");
+	if (msgin_decode_body(m) == -1)
+		return cs_fail(CA_E_INTERNAL, "out of memory");
+	if (cmswalk_open(w, m) == -1)
+		return cs_fail(CA_E_BAD_INPUT, "not an S/MIME encrypted message: "
+		    "%s", m->raw == 0 && w->pos == 0 ? "empty input" : w->why);
+	if (w->type != NID_pkcs7_enveloped &&
+	    w->type != NID_id_smime_ct_authEnvelopedData)
+		return cs_fail(CA_E_BAD_INPUT, "not an S/MIME encrypted message: "
+		    "the data is signed, not encrypted");
+	return EX_OK;
 }
 
 int
 cmd_smime_decrypt(const struct cs_opts *o)
 {
 	CMS_ContentInfo *cms = NULL;
-	BIO *in = NULL, *plain = NULL;
-	const char *p;
-	size_t n, hlen, body;
+	struct cmswalk *w = NULL;
+	FILE *plain = NULL;
+	struct msgin m;
 	int r;
 
 	if (o->nargs != 0)
 		return cs_usage_fail("smime decrypt takes no operands");
-	if ((in = smime_read_input(o->in)) == NULL)
+	if (msgin_open(&m, o->in) == -1)
 		return cs_fail(CA_E_BAD_INPUT, "%s: %s", o->in ? o->in :
 		    "stdin", strerror(errno));
-	n = smime_bio_data(in, &p);
-	smime_split(p, n, &hlen, &body);
-	if ((cms = read_envelope(p, n, hlen)) == NULL) {
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		r = cs_fail(CA_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if ((r = open_message(&m, w)) != EX_OK)
+		goto out;
+	if ((cms = skeleton(w)) == NULL) {
 		r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME encrypted message: "
-		    "%s", why(n == 0 ? "empty input" : "unreadable"));
+		    "%s", cs_ossl_reason());
+		goto out;
+	}
+	if ((plain = cs_scratch()) == NULL) {
+		r = cs_fail(CA_E_INTERNAL, "cannot make a scratch file: %s",
+		    strerror(errno));
 		goto out;
 	}
 	/* The provider makes agent keys EVP_PKEYs; unloaded last. */
-	if ((r = cs_load_providers(o)) != EX_OK)
+	if ((r = cs_load_providers(o)) != EX_OK ||
+	    (r = unwrap_with_agent(o, cms)) != EX_OK ||
+	    (r = decrypt_content(w, cms, plain)) != EX_OK ||
+	    (r = check_inner(o, &plain)) != EX_OK)
 		goto out;
-	if ((r = decrypt_with_agent(o, cms, &plain)) == EX_OK &&
-	    (r = check_inner(o, &plain)) == EX_OK)
-		r = write_plain(o, p, hlen, smime_is_crlf(p, n) ? "\r\n" :
-		    "\n", plain);
+	r = write_plain(o, &m, plain);
  out:
-	BIO_free(plain);
+	if (plain != NULL)
+		fclose(plain);
 	CMS_ContentInfo_free(cms);
-	BIO_free(in);
+	if (w != NULL)
+		cmswalk_free(w);
+	free(w);
+	msgin_close(&m);
 	cs_unload_providers();
 	return r;
 }

@@ -16,6 +16,7 @@
 #include <openssl/buffer.h>
 
 #include "cardsign.h"
+#include "msgin.h"
 #include "smime.h"
 
 BIO *
@@ -227,6 +228,70 @@ smime_field_has(const char *p, size_t hlen, const char *name,
 		return strcasestr(v, word) != NULL;
 	}
 	return 0;
+}
+
+int
+smime_field_param(const char *p, size_t hlen, const char *name,
+    const char *param, char *val, size_t vlen)
+{
+	size_t i, j, k, nl = strlen(name), pl = strlen(param);
+	const char *v;
+
+	for (i = 0; i < hlen; i = j) {
+		j = field_end(p, hlen, i);
+		if (j - i > nl && strncasecmp(p + i, name, nl) == 0 &&
+		    p[i + nl] == ':')
+			break;
+	}
+	if (i >= hlen)
+		return 0;
+	/* A parameter follows a ';', with folding white space around. */
+	for (v = p + i + nl + 1; v < p + j; v++) {
+		if (*v != ';')
+			continue;
+		while (++v < p + j && (*v == ' ' || *v == '\t' || *v == '\r' ||
+		    *v == '\n'))
+			;
+		if ((size_t)(p + j - v) <= pl || strncasecmp(v, param, pl) != 0 ||
+		    v[pl] != '=')
+			continue;
+		v += pl + 1;
+		k = 0;
+		if (v < p + j && *v == '"') {
+			for (v++; v < p + j && *v != '"'; v++) {
+				if (*v == '\r' || *v == '\n')
+					continue;
+				if (k + 1 >= vlen)
+					return 0;
+				val[k++] = *v;
+			}
+		} else {
+			for (; v < p + j && *v != ';' && *v > ' ' && *v < 127;
+			    v++) {
+				if (k + 1 >= vlen)
+					return 0;
+				val[k++] = *v;
+			}
+		}
+		val[k] = '\0';
+		return k > 0;
+	}
+	return 0;
+}
+
+int
+smime_put_entity(struct msgin *m, enum smime_fields which, BIO *b)
+{
+	const char *p;
+	ssize_t n;
+
+	if (smime_put_fields(b, m->hdr, m->hlen, which, "\r\n") == -1 ||
+	    BIO_puts(b, "\r\n") != 2)
+		return -1;
+	while ((n = msgin_line(m, &p)) > 0)
+		if (smime_put_text(b, p, (size_t)n, "\r\n") == -1)
+			return -1;
+	return n == 0 && BIO_flush(b) == 1 ? 0 : -1;
 }
 
 int

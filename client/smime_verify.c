@@ -1,6 +1,10 @@
 /*
  * smime_verify.c: cardsign smime verify: S/MIME signed messages, either
  * form, checked against a trust store at the time they were signed.
+ *
+ * The message is read as a stream: a multipart/signed's first part, or
+ * signed-data's content, goes to a scratch file as it comes; only the
+ * signature (certificates and signer infos) is held in memory.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -10,6 +14,7 @@
 #include <time.h>
 
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 /* pem.h first: cms.h declares its PEM functions only after it. */
 #include <openssl/pem.h>
 #include <openssl/cms.h>
@@ -18,32 +23,11 @@
 #include <openssl/x509_vfy.h>
 
 #include "cardsign.h"
+#include "cmswalk.h"
+#include "msgin.h"
+#include "multipart.h"
+#include "output.h"
 #include "smime.h"
-
-/*
- * The signed message: S/MIME (either form, CRLF or LF), else DER or PEM
- * CMS as clients save .p7m files. *cont gets a multipart's content.
- */
-static CMS_ContentInfo *
-parse_signed(const uint8_t *buf, size_t len, BIO **cont)
-{
-	CMS_ContentInfo *cms = NULL;
-	BIO *b;
-
-	*cont = NULL;
-	if ((b = BIO_new_mem_buf(buf, (int)len)) != NULL &&
-	    (cms = SMIME_read_CMS(b, cont)) == NULL)
-		cms = cs_read_cms((const char *)buf, len);
-	BIO_free(b);
-	if (cms != NULL && OBJ_obj2nid(CMS_get0_type(cms)) !=
-	    NID_pkcs7_signed) {
-		CMS_ContentInfo_free(cms);
-		BIO_free(*cont);
-		*cont = NULL;
-		cms = NULL;
-	}
-	return cms;
-}
 
 /* --ca-file, --ca-dir, the system's CAs unless --no-system-ca, CRLs. */
 static X509_STORE *
@@ -134,17 +118,17 @@ verify_chain(X509_STORE *st, CMS_ContentInfo *cms, X509 *x,
 }
 
 static void
-print_name(const char *what, const X509_NAME *name)
+print_name(FILE *f, const char *what, const X509_NAME *name)
 {
 	char buf[512];
 
 	X509_NAME_oneline(name, buf, sizeof(buf));
-	printf("%s%s\n", what, buf);
+	fprintf(f, "%s%s\n", what, buf);
 }
 
 /* Who signed, with what key, when, and through which CAs. */
 static void
-print_signer(X509 *x, const ASN1_TIME *t, STACK_OF(X509) *chain)
+print_signer(FILE *f, X509 *x, const ASN1_TIME *t, STACK_OF(X509) *chain)
 {
 	STACK_OF(OPENSSL_STRING) *em = X509_get1_email(x);
 	EVP_PKEY *pk = X509_get0_pubkey(x);
@@ -152,32 +136,32 @@ print_signer(X509 *x, const ASN1_TIME *t, STACK_OF(X509) *chain)
 	BIO *b;
 	int i;
 
-	print_name("Good signature from ", X509_get_subject_name(x));
+	print_name(f, "Good signature from ", X509_get_subject_name(x));
 	for (i = 0; i < sk_OPENSSL_STRING_num(em); i++)
-		printf("  e-mail: %s\n", sk_OPENSSL_STRING_value(em, i));
+		fprintf(f, "  e-mail: %s\n", sk_OPENSSL_STRING_value(em, i));
 	X509_email_free(em);
 	if (pk != NULL) {
 		if (!EVP_PKEY_get_group_name(pk, group, sizeof(group), NULL))
 			group[0] = '\0';
-		printf("  key: %s %d%s%s\n", EVP_PKEY_get0_type_name(pk),
+		fprintf(f, "  key: %s %d%s%s\n", EVP_PKEY_get0_type_name(pk),
 		    EVP_PKEY_get_bits(pk), group[0] ? " " : "", group);
 	}
-	fflush(stdout);
-	if (t != NULL && (b = BIO_new_fp(stdout, BIO_NOCLOSE)) != NULL) {
+	fflush(f);
+	if (t != NULL && (b = BIO_new_fp(f, BIO_NOCLOSE)) != NULL) {
 		BIO_puts(b, "  signed: ");
 		ASN1_TIME_print(b, t);
 		BIO_puts(b, "\n");
 		BIO_free(b);
 	}
 	for (i = 0; i < sk_X509_num(chain); i++)
-		print_name("  chain: ", X509_get_subject_name(sk_X509_value(
-		    chain, i)));
+		print_name(f, "  chain: ", X509_get_subject_name(
+		    sk_X509_value(chain, i)));
 	ERR_clear_error();
 }
 
-/* Checks every signer's chain at its signing time; prints each. */
+/* Checks every signer's chain at its signing time; prints each to f. */
 static int
-check_signers(const struct cs_opts *o, CMS_ContentInfo *cms)
+check_signers(const struct cs_opts *o, CMS_ContentInfo *cms, FILE *f)
 {
 	STACK_OF(CMS_SignerInfo) *sis = CMS_get0_SignerInfos(cms);
 	STACK_OF(X509) *chain;
@@ -199,66 +183,176 @@ check_signers(const struct cs_opts *o, CMS_ContentInfo *cms)
 		if (x == NULL || !verify_chain(st, cms, x, t, &chain))
 			r = EX_UNTRUSTED;
 		else
-			print_signer(x, t, chain);
+			print_signer(f, x, t, chain);
 		sk_X509_pop_free(chain, X509_free);
 	}
 	X509_STORE_free(st);
 	return r;
 }
 
-/* The signatures and digests alone; the signers' chains come after. */
+/*
+ * The signatures and digests alone, over the signed data in data; the
+ * signers' chains come after. The signed bytes are already canonical, so
+ * they are hashed as they are (CMS_BINARY), and copied to content.
+ */
 static int
-check_signature(CMS_ContentInfo *cms, BIO *cont, BIO *out)
+check_signature(CMS_ContentInfo *cms, FILE *data, FILE *content)
 {
+	BIO *in = NULL, *out = NULL;
 	unsigned long e;
 	int r;
 
 	ERR_clear_error();
-	if (CMS_verify(cms, NULL, NULL, cont, out,
-	    CMS_NO_SIGNER_CERT_VERIFY))
-		return EX_OK;
+	if (fflush(data) != 0 || fseeko(data, 0, SEEK_SET) == -1 ||
+	    (in = BIO_new_fp(data, BIO_NOCLOSE)) == NULL || (content != NULL &&
+	    (out = BIO_new_fp(content, BIO_NOCLOSE)) == NULL)) {
+		r = cs_fail(CA_E_INTERNAL, "cannot read back the signed data: "
+		    "%s", strerror(errno));
+		goto out;
+	}
+	if (CMS_verify(cms, NULL, NULL, in, out, CMS_NO_SIGNER_CERT_VERIFY |
+	    CMS_BINARY) && (out == NULL || BIO_flush(out) == 1)) {
+		r = EX_OK;
+		goto out;
+	}
 	e = ERR_peek_last_error();
 	r = ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND ?
 	    EX_UNTRUSTED : EX_BAD_SIGNATURE;
 	fprintf(stderr, "cardsign: %s: %s\n", r == EX_UNTRUSTED ?
 	    "signer not trusted" : "BAD signature", cs_ossl_reason());
+ out:
+	BIO_free(out);
+	BIO_free(in);
+	return r;
+}
+
+/* A multipart/signed: the first part streamed to data, the second parsed. */
+static int
+read_multipart(struct msgin *m, const char *boundary, FILE *data,
+    CMS_ContentInfo **cms)
+{
+	const char *why;
+	size_t hlen, body;
+	BUF_MEM *sig;
+	int r = EX_OK;
+
+	if ((sig = BUF_MEM_new()) == NULL)
+		return cs_fail(CA_E_INTERNAL, "out of memory");
+	if (multipart_signed_read(m, boundary, data, sig, &why) == -1) {
+		r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed message: %s",
+		    why);
+		goto out;
+	}
+	smime_split(sig->data, sig->length, &hlen, &body);
+	if ((*cms = cs_read_cms(sig->data + body, sig->length - body)) ==
+	    NULL || OBJ_obj2nid(CMS_get0_type(*cms)) != NID_pkcs7_signed)
+		r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed message: the "
+		    "signature part is not CMS signed data");
+ out:
+	BUF_MEM_free(sig);
+	return r;
+}
+
+static int
+to_file(void *arg, const unsigned char *p, size_t n)
+{
+	return fwrite(p, 1, n, arg) == n ? 0 : -1;
+}
+
+/* application/pkcs7-mime signed-data, DER, PEM or base64: the content
+ * streamed to data, the rest parsed. */
+static int
+read_opaque(struct msgin *m, FILE *data, CMS_ContentInfo **cms)
+{
+	struct cmswalk *w;
+	int r;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return cs_fail(CA_E_INTERNAL, "out of memory");
+	if (msgin_decode_body(m) == -1 || cmswalk_open(w, m) == -1 ||
+	    w->type != NID_pkcs7_signed) {
+		r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed message: %s",
+		    w->why != NULL ? w->why : "the data is not signed");
+		goto out;
+	}
+	if ((r = cmswalk_content(w, to_file, data)) != 1 ||
+	    cmswalk_finish(w) == -1) {
+		r = r == 0 ? cs_fail(CA_E_BAD_INPUT, "the signature is detached: "
+		    "cardsign verify SIG FILE checks it with its file") :
+		    cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed message: %s",
+		    w->why);
+		goto out;
+	}
+	if ((*cms = cmswalk_cms(w, NULL, 0)) == NULL) {
+		r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed message: %s",
+		    cs_ossl_reason());
+		goto out;
+	}
+	r = EX_OK;
+ out:
+	cmswalk_free(w);
+	free(w);
+	return r;
+}
+
+int
+smime_verify_msg(const struct cs_opts *o, struct msgin *m, FILE *content,
+    FILE *report)
+{
+	CMS_ContentInfo *cms = NULL;
+	char boundary[128];
+	FILE *data;
+	int r;
+
+	if ((data = cs_scratch()) == NULL)
+		return cs_fail(CA_E_INTERNAL, "cannot make a scratch file: %s",
+		    strerror(errno));
+	if (smime_field_has(m->hdr, m->hlen, "Content-Type",
+	    "multipart/signed")) {
+		if (!smime_field_param(m->hdr, m->hlen, "Content-Type",
+		    "boundary", boundary, sizeof(boundary)))
+			r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed "
+			    "message: the multipart has no boundary");
+		else
+			r = read_multipart(m, boundary, data, &cms);
+	} else if (m->hlen > 0 && !smime_field_has(m->hdr, m->hlen,
+	    "Content-Type", "pkcs7-mime"))
+		r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed message");
+	else
+		r = read_opaque(m, data, &cms);
+	if (r == EX_OK && (r = check_signature(cms, data, content)) == EX_OK)
+		r = check_signers(o, cms, report);
+	CMS_ContentInfo_free(cms);
+	fclose(data);
 	return r;
 }
 
 int
 cmd_smime_verify(const struct cs_opts *o)
 {
-	const char *path = o->in != NULL ? o->in : "-";
-	CMS_ContentInfo *cms = NULL;
-	BIO *cont = NULL, *out = NULL;
-	uint8_t *buf = NULL;
-	size_t len;
+	struct msgin m;
+	struct cs_out w;
 	int r;
 
 	if (o->nargs != 0)
 		return cs_usage_fail("smime verify takes no operands");
-	if (cs_read_file(path, &buf, &len, SMIME_MAX_MSG) == -1) {
-		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", path, strerror(errno));
+	if (msgin_open(&m, o->in) == -1)
+		return cs_fail(CA_E_BAD_INPUT, "%s: %s", o->in != NULL ?
+		    o->in : "stdin", strerror(errno));
+	if (o->out != NULL && cs_out_open(&w, o->out, 0) == -1) {
+		r = cs_fail(CA_E_INTERNAL, "%s: %s", o->out, strerror(errno));
 		goto out;
 	}
-	if ((cms = parse_signed(buf, len, &cont)) == NULL) {
-		r = cs_fail(CA_E_BAD_INPUT, "%s: not an S/MIME signed message",
-		    path);
-		goto out;
+	/* The content is renamed into place only once it is known good. */
+	r = smime_verify_msg(o, &m, o->out != NULL ? w.f : NULL, stdout);
+	if (o->out != NULL) {
+		if (r != EX_OK)
+			cs_out_abort(&w);
+		else if (cs_out_commit(&w) == -1)
+			r = cs_fail(CA_E_INTERNAL, "%s: %s", o->out,
+			    strerror(errno));
 	}
-	if ((out = BIO_new(BIO_s_mem())) == NULL) {
-		r = cs_fail(CA_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if ((r = check_signature(cms, cont, out)) != EX_OK ||
-	    (r = check_signers(o, cms)) != EX_OK)
-		goto out;
-	if (o->out != NULL)
-		r = cs_write_bio(o->out, out, 0);
  out:
-	BIO_free(out);
-	BIO_free(cont);
-	CMS_ContentInfo_free(cms);
-	free(buf);
+	msgin_close(&m);
 	return r;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cardsign.h"
+#include "output.h"
 
 int
 cs_exit_code(int status)
@@ -164,34 +165,21 @@ cs_read_file(const char *path, uint8_t **buf, size_t *len, size_t max)
 	return -1;
 }
 
-/*
- * Writes atomically: a reader never sees half a signature or key. Secret
- * outputs are created 0600.
- */
+/* Writes atomically (output.c): a reader never sees half a signature or
+ * key. Secret outputs are created 0600. */
 int
 cs_write_file(const char *path, const uint8_t *p, size_t len, int secret)
 {
-	char tmp[PATH_MAX];
-	int fd, saved;
+	struct cs_out w;
+	int saved;
 
-	if (strcmp(path, "-") == 0)
-		return fwrite(p, 1, len, stdout) == len && fflush(stdout) == 0 ?
-		    0 : -1;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
-	    sizeof(tmp)) {
-		errno = ENAMETOOLONG;
+	if (cs_out_open(&w, path, secret) == -1)
 		return -1;
-	}
-	if ((fd = mkstemp(tmp)) == -1)
-		return -1;
-	if (!secret)
-		(void)fchmod(fd, 0644 & ~umask(umask(0)));
-	if (write(fd, p, len) != (ssize_t)len || fsync(fd) == -1 ||
-	    close(fd) == -1 || rename(tmp, path) == -1) {
+	if (fwrite(p, 1, len, w.f) != len) {
 		saved = errno;
-		(void)unlink(tmp);
+		cs_out_abort(&w);
 		errno = saved;
 		return -1;
 	}
-	return 0;
+	return cs_out_commit(&w);
 }

@@ -136,8 +136,18 @@ def smime_seeds():
                       "cert.pem"], d)
         run(common + ["-encrypt", "-aes-256-gcm", "-outform", "DER",
                       "-out", "authenveloped.der", "cert.pem"], d)
+        # -stream: indefinite lengths and chunked content, as streaming
+        # senders (OpenSSL, gpgsm, NSS) write them.
+        run(common + ["-encrypt", "-aes-128-cbc", "-stream", "-outform",
+                      "DER", "-out", "enveloped-ber.der", "cert.pem"], d)
+        run(common + ["-encrypt", "-aes-256-gcm", "-stream", "-outform",
+                      "PEM", "-out", "authenveloped-ber.pem", "cert.pem"], d)
+        run(common + ["-sign", "-nodetach", "-stream", "-outform", "DER"] +
+            signer + ["-out", "signed-ber.der"], d)
         for name in ("detached.eml", "opaque.eml", "signed.der",
-                     "detached.pem", "enveloped.eml", "authenveloped.der"):
+                     "detached.pem", "enveloped.eml", "authenveloped.der",
+                     "enveloped-ber.der", "authenveloped-ber.pem",
+                     "signed-ber.der"):
             with open(os.path.join(d, name), "rb") as f:
                 out[name] = f.read()
     # An opaque message as base64 without a header (cs_read_cms's third

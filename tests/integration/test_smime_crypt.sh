@@ -99,6 +99,14 @@ openssl cms -encrypt -aes256 -in "$T/msg" -binary -outform PEM \
     -out "$T/msg.pem" "$PKI/alice-p256-km.pem"
 check "PEM" bash -c "
     cardsign smime decrypt -i $T/msg.pem -o $T/dec && cmp $T/msg $T/dec"
+# Streaming senders write indefinite lengths and the content in chunks.
+for c in aes256 aes-256-gcm; do
+	openssl cms -encrypt -$c -stream -in "$T/msg" -binary -outform DER \
+	    -out "$T/stream.p7m" "$PKI/alice-rsa2048-km.pem"
+	check "indefinite-length BER ($c)" bash -c "
+	    cardsign smime decrypt -i $T/stream.p7m -o $T/dec &&
+	    cmp $T/msg $T/dec"
+done
 base64 "$T/msg.p7m" >"$T/msg.b64"
 check "bare base64" bash -c "
     cardsign smime decrypt -i $T/msg.b64 -o $T/dec && cmp $T/msg $T/dec"
@@ -151,6 +159,40 @@ expect_exit 8 "--key must name a key-management key" cardsign smime encrypt \
     --key 'pkcs11:token=alice;object=p256-sign' \
     --to "$PKI/bob-p256-km.pem" -i "$T/msg"
 
+# Certificates nobody should encrypt to are refused, as gpgsm refuses
+# them: a signing-only key usage, an expired one.
+expect_exit 1 "a signing certificate is refused as a recipient" \
+    cardsign smime encrypt --no-self --to "$PKI/alice-rsa2048-sign.pem" \
+    -i "$T/msg" -o "$T/refused.enc"
+check "  it says why" grep -q 'does not allow key encipherment' "$T/out"
+check "  and writes nothing" test ! -e "$T/refused.enc"
+expect_exit 1 "an EC signing certificate too" cardsign smime encrypt \
+    --no-self --to "$PKI/alice-p256-sign.pem" -i "$T/msg"
+check "  it says why" grep -q 'does not allow key agreement' "$T/out"
+mkdir -p "$T/ca"
+: >"$T/ca/index.txt"
+echo 01 >"$T/ca/serial"
+cat >"$T/ca/cnf" <<EOF
+[ca]
+default_ca = c
+[c]
+database = $T/ca/index.txt
+new_certs_dir = $T/ca
+serial = $T/ca/serial
+default_md = sha256
+policy = p
+[p]
+commonName = supplied
+EOF
+openssl req -new -newkey rsa:2048 -nodes -keyout "$T/dave.key" \
+    -subj /CN=dave -out "$T/dave.csr" 2>/dev/null
+openssl ca -batch -config "$T/ca/cnf" -selfsign -keyfile "$T/dave.key" \
+    -in "$T/dave.csr" -startdate 20200101000000Z -enddate 20210101000000Z \
+    -out "$T/dave.pem" 2>/dev/null
+expect_exit 1 "an expired certificate is refused" cardsign smime encrypt \
+    --no-self --to "$T/dave.pem" -i "$T/msg"
+check "  it says why" grep -q 'has expired' "$T/out"
+
 # Messages the agent cannot or must not open.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/carol.key" \
     -subj /CN=carol -out "$T/carol.pem" 2>/dev/null
@@ -181,6 +223,17 @@ printf '\x5a' | dd of="$T/gcm.der" bs=1 seek=$((size - 40)) conv=notrunc \
     2>/dev/null
 rm -f "$T/gcm.out"
 expect_exit 1 "a changed GCM ciphertext fails the tag" cardsign smime decrypt \
+    -i "$T/gcm.der" -o "$T/gcm.out"
+check "and releases nothing" test ! -e "$T/gcm.out"
+check "not even on stdout" bash -c "
+    ! cardsign smime decrypt -i $T/gcm.der >$T/gcm.stdout 2>/dev/null &&
+    test ! -s $T/gcm.stdout"
+openssl cms -encrypt -aes-256-gcm -binary -outform DER -in "$T/msg" \
+    -out "$T/gcm.der" "$PKI/alice-rsa2048-km.pem"
+# The tag is the last 16 bytes: after the content, read last.
+printf '\x5a' | dd of="$T/gcm.der" bs=1 seek=$((size - 3)) conv=notrunc \
+    2>/dev/null
+expect_exit 1 "a changed GCM tag fails" cardsign smime decrypt \
     -i "$T/gcm.der" -o "$T/gcm.out"
 check "and releases nothing" test ! -e "$T/gcm.out"
 
