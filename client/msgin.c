@@ -140,6 +140,8 @@ msgin_open(struct msgin *m, const char *path)
 {
 	int fd;
 
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
 	if (path == NULL || strcmp(path, "-") == 0)
 		return msgin_open_fd(m, STDIN_FILENO, 0);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -157,6 +159,15 @@ msgin_close(struct msgin *m)
 	m->hdr = NULL;
 	EVP_ENCODE_CTX_free(m->b64);
 	m->b64 = NULL;
+}
+
+int
+msgin_at_end(struct msgin *m)
+{
+	while (m->off == m->len && !m->eof)
+		if (fill(m) == -1)
+			return -1;
+	return m->off == m->len;
 }
 
 /* Whether the buffered body starts with s, blank lines skipped. */

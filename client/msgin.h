@@ -42,6 +42,9 @@ int msgin_open(struct msgin *m, const char *path);
 /* The same for an open descriptor, read from its current offset; own
  * says whether msgin_close() closes it. */
 int msgin_open_fd(struct msgin *m, int fd, int own);
+/* Whether the input has nothing after what was used: 1, 0, or -1 on a
+ * read error. */
+int msgin_at_end(struct msgin *m);
 /* Frees the header and decoder; closes the file if it is ours. */
 void msgin_close(struct msgin *m);
 

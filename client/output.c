@@ -16,13 +16,16 @@
 #define OUT_BUF (64 * 1024)
 
 int
-cs_out_open(struct cs_out *w, const char *path, int secret)
+cs_out_open(struct cs_out *w, const char *path, int flags)
 {
 	int fd;
 
 	memset(w, 0, sizeof(*w));
 	if (path == NULL || strcmp(path, "-") == 0) {
 		w->f = stdout;
+		if ((flags & CS_OUT_HOLD) && (w->f = cs_scratch()) == NULL)
+			return -1;
+		w->held = (flags & CS_OUT_HOLD) != 0;
 		return 0;
 	}
 	if ((size_t)snprintf(w->tmp, sizeof(w->tmp), "%s.XXXXXX", path) >=
@@ -32,7 +35,7 @@ cs_out_open(struct cs_out *w, const char *path, int secret)
 	}
 	if ((fd = mkstemp(w->tmp)) == -1)
 		return -1;
-	if (!secret)
+	if (!(flags & CS_OUT_SECRET))
 		(void)fchmod(fd, 0644 & ~umask(umask(0)));
 	if ((w->f = fdopen(fd, "w")) == NULL) {
 		(void)close(fd);
@@ -47,8 +50,16 @@ cs_out_open(struct cs_out *w, const char *path, int secret)
 int
 cs_out_commit(struct cs_out *w)
 {
-	int saved;
+	int saved, r;
 
+	if (w->held) {
+		r = cs_copy_file(w->f, stdout) == 0 && fflush(stdout) == 0 ?
+		    0 : -1;
+		saved = errno;
+		(void)fclose(w->f);
+		errno = saved;
+		return r;
+	}
 	if (w->path == NULL)
 		return fflush(w->f) == 0 && !ferror(w->f) ? 0 : -1;
 	if (fflush(w->f) != 0 || ferror(w->f) || fsync(fileno(w->f)) == -1 ||
@@ -66,6 +77,10 @@ cs_out_commit(struct cs_out *w)
 void
 cs_out_abort(struct cs_out *w)
 {
+	if (w->held) {
+		(void)fclose(w->f);
+		return;
+	}
 	if (w->path == NULL) {
 		(void)fflush(w->f);
 		return;

@@ -13,19 +13,27 @@
 struct cs_out {
 	FILE *f;		/* write here */
 	const char *path;	/* NULL: stdout */
+	int held;		/* stdout, held in the scratch file f */
 	char tmp[PATH_MAX];	/* the file being written, renamed on commit */
 };
 
+/* cs_out_open() flags. */
+#define CS_OUT_SECRET	0x1	/* a file is created 0600 */
+#define CS_OUT_HOLD	0x2	/* stdout gets nothing before the commit */
+
 /*
  * Opens path ("-" or NULL: stdout) for writing: 0, or -1 with errno set.
- * A secret output is created 0600, others 0644 less the umask.
+ * A file is created 0644 less the umask, or 0600 with CS_OUT_SECRET. With
+ * CS_OUT_HOLD what goes to stdout waits in a scratch file until the
+ * commit: for an output whose last step may still fail (a signature made
+ * after the content is written).
  */
-int cs_out_open(struct cs_out *w, const char *path, int secret);
+int cs_out_open(struct cs_out *w, const char *path, int flags);
 /* Flushes and, for a file, syncs it and renames it into place: 0, or -1
  * with errno set and the temporary file removed. Closes w either way. */
 int cs_out_commit(struct cs_out *w);
-/* Drops what was written to a file; stdout may have some of it already,
- * which is why callers check everything first. Closes w. */
+/* Drops what was written to a file or held; stdout not held may have
+ * some of it already, which is why callers check first. Closes w. */
 void cs_out_abort(struct cs_out *w);
 
 /*

@@ -1,6 +1,6 @@
 /*
- * smime.h: what the smime commands share: whole messages in
- * memory, their header fields, and the agent's key-management keys.
+ * smime.h: what the smime commands share: messages' header fields and
+ * canonical entities, verification, and the agent's key-management keys.
  */
 #ifndef CARDAGENT_SMIME_H
 #define CARDAGENT_SMIME_H
@@ -12,20 +12,14 @@
 
 #include "cardsign.h"
 
-/* Messages are held whole, as SMIME_read_CMS does: this bounds them. */
-#define SMIME_MAX_MSG (256u * 1024 * 1024)
-
 /* Which header fields smime_put_fields() copies. */
 enum smime_fields {
 	SMIME_F_CONTENT,	/* Content-*: those of the MIME entity */
 	SMIME_F_OUTER,		/* the rest, without MIME-Version */
 	SMIME_F_ENTITY,		/* all but MIME-Version */
+	SMIME_F_ALL,		/* every one */
 };
 
-/* All of path ("-" or NULL: stdin) in a memory BIO; NULL with errno set. */
-BIO *smime_read_input(const char *path);
-/* The bytes of a memory BIO: their number, and *p pointing at them. */
-size_t smime_bio_data(BIO *b, const char **p);
 /* Whether the message's first line ends in CRLF. */
 int smime_is_crlf(const char *p, size_t n);
 /*
@@ -52,6 +46,8 @@ struct msgin;
  * CRLF. 0, or -1 on a read or write error (errno set).
  */
 int smime_put_entity(struct msgin *m, enum smime_fields which, BIO *b);
+/* The same for the body alone: the rest of m, every line ending CRLF. */
+int smime_put_body(struct msgin *m, BIO *b);
 
 /* Whether field name's value in the header p contains word (any case). */
 int smime_field_has(const char *p, size_t hlen, const char *name,

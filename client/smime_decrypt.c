@@ -372,7 +372,7 @@ write_plain(const struct cs_opts *o, const struct msgin *m, FILE *plain)
 	struct cs_out w;
 	int r;
 
-	if (cs_out_open(&w, o->out, 1) == -1)
+	if (cs_out_open(&w, o->out, CS_OUT_SECRET) == -1)
 		return cs_fail(CA_E_INTERNAL, "%s: %s", o->out, strerror(errno));
 	if ((r = put_plain(m, plain, w.f)) != EX_OK)
 		cs_out_abort(&w);

@@ -1,15 +1,13 @@
 /*
  * smime_mime.c: the small parts of RFC 5322 and MIME that the smime
- * commands need: reading a whole message, splitting off its header,
- * copying fields and line ends; and choosing a key-management key.
+ * commands need: splitting off a header, copying fields and line ends,
+ * writing canonical entities; and choosing a key-management key.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -18,56 +16,6 @@
 #include "cardsign.h"
 #include "msgin.h"
 #include "smime.h"
-
-BIO *
-smime_read_input(const char *path)
-{
-	char buf[16384];
-	size_t total = 0;
-	struct stat st;
-	BIO *in, *mem;
-	int n;
-
-	/* A file known to be too big is refused before a byte is read. */
-	if ((path == NULL || strcmp(path, "-") == 0 ? fstat(STDIN_FILENO, &st) :
-	    stat(path, &st)) == 0 && S_ISREG(st.st_mode) &&
-	    (uintmax_t)st.st_size > SMIME_MAX_MSG) {
-		errno = EFBIG;
-		return NULL;
-	}
-	if (path == NULL || strcmp(path, "-") == 0)
-		in = BIO_new_fp(stdin, BIO_NOCLOSE);
-	else
-		in = BIO_new_file(path, "rb");
-	if (in == NULL)
-		return NULL;
-	if ((mem = BIO_new(BIO_s_mem())) == NULL) {
-		BIO_free(in);
-		errno = ENOMEM;
-		return NULL;
-	}
-	while ((n = BIO_read(in, buf, sizeof(buf))) > 0) {
-		total += (size_t)n;
-		if (total > SMIME_MAX_MSG || BIO_write(mem, buf, n) != n) {
-			BIO_free(mem);
-			mem = NULL;
-			errno = EFBIG;
-			break;
-		}
-	}
-	BIO_free(in);
-	return mem;
-}
-
-size_t
-smime_bio_data(BIO *b, const char **p)
-{
-	BUF_MEM *bm;
-
-	BIO_get_mem_ptr(b, &bm);
-	*p = bm->data;
-	return bm->length;
-}
 
 /* The offset just past the line starting at i. */
 static size_t
@@ -160,8 +108,10 @@ field_wanted(const char *f, size_t len, enum smime_fields which)
 		return content;
 	case SMIME_F_OUTER:
 		return !content && !mimever;
-	default:
+	case SMIME_F_ENTITY:
 		return !mimever;
+	default:
+		return 1;
 	}
 }
 
@@ -282,12 +232,18 @@ smime_field_param(const char *p, size_t hlen, const char *name,
 int
 smime_put_entity(struct msgin *m, enum smime_fields which, BIO *b)
 {
-	const char *p;
-	ssize_t n;
-
 	if (smime_put_fields(b, m->hdr, m->hlen, which, "\r\n") == -1 ||
 	    BIO_puts(b, "\r\n") != 2)
 		return -1;
+	return smime_put_body(m, b);
+}
+
+int
+smime_put_body(struct msgin *m, BIO *b)
+{
+	const char *p;
+	ssize_t n;
+
 	while ((n = msgin_line(m, &p)) > 0)
 		if (smime_put_text(b, p, (size_t)n, "\r\n") == -1)
 			return -1;

@@ -21,6 +21,8 @@
 #include <openssl/x509v3.h>
 
 #include "cardsign.h"
+#include "msgin.h"
+#include "output.h"
 #include "smime.h"
 
 /*
@@ -49,55 +51,53 @@ ASN1_CHOICE(EKP) = {
 	ASN1_IMP(EKP, d.ias, EKP_ISSUER_SERIAL, 0)
 } static_ASN1_CHOICE_END(EKP)
 
-/* The parts of a message to sign, each in memory. */
+/* The message to sign: its header in memory, its entity in a file. */
 struct smime_msg {
-	BIO *outer;	/* header fields that stay outside, LF ends */
-	BIO *entity;	/* the entity to sign, canonical CRLF ends */
-	int crlf;	/* the input used CRLF: so does the output */
+	struct msgin in;	/* the message, its header read */
+	FILE *entity;		/* the entity to sign, canonical CRLF ends */
+	BIO *data;		/* reads entity */
 };
 
 /*
  * Reads the message: Content-* fields go into the signed entity in the
  * canonical CRLF form S/MIME signs, MIME-Version is dropped (SMIME_write_CMS
  * writes its own), the rest stays outside. With --entity all of it is the
- * entity, as mutt passes it.
+ * entity, as mutt passes it. The entity goes to a scratch file, so a
+ * message of any size is signed in the same memory.
  */
 static int
 read_message(const struct cs_opts *o, struct smime_msg *m)
 {
 	static const char deftype[] =
 	    "Content-Type: text/plain; charset=us-ascii\r\n";
-	const char *path = o->in != NULL ? o->in : "-", *p;
-	size_t n, hlen, body;
-	BIO *in;
+	const char *path = o->in != NULL ? o->in : "-";
+	struct msgin *in = &m->in;
+	BIO *b;
 	int r = -1;
 
-	if ((in = smime_read_input(o->in)) == NULL)
+	if (msgin_open(in, o->in) == -1)
 		return cs_fail(CA_E_BAD_INPUT, "%s: %s", path, strerror(errno));
-	if ((n = smime_bio_data(in, &p)) == 0) {
-		BIO_free(in);
+	if (in->hlen == 0 && msgin_at_end(in) == 1)
 		return cs_fail(CA_E_BAD_INPUT, "%s: empty message", path);
-	}
-	m->crlf = smime_is_crlf(p, n);
-	if (o->entity)
-		r = smime_put_text(m->entity, p, n, "\r\n");
-	else {
-		smime_split(p, n, &hlen, &body);
-		if (hlen > 0 &&
-		    smime_put_fields(m->outer, p, hlen, SMIME_F_OUTER,
-		    "\n") == 0 &&
-		    smime_put_fields(m->entity, p, hlen, SMIME_F_CONTENT,
-		    "\r\n") == 0 &&
-		    (smime_field_has(p, hlen, "Content-Type", "") ||
-		    BIO_puts(m->entity, deftype) > 0) &&
-		    BIO_puts(m->entity, "\r\n") > 0)
-			r = smime_put_text(m->entity, p + body, n - body,
-			    "\r\n");
-	}
-	BIO_free(in);
-	if (r == -1)
+	if (in->hlen == 0 && !o->entity)
 		return cs_fail(CA_E_BAD_INPUT, "%s: not an RFC 5322 message",
 		    path);
+	if ((m->entity = cs_scratch()) == NULL ||
+	    (m->data = BIO_new_fp(m->entity, BIO_NOCLOSE)) == NULL)
+		return cs_fail(CA_E_INTERNAL, "cannot make a scratch file: %s",
+		    strerror(errno));
+	b = m->data;
+	if (o->entity) {
+		if (smime_put_fields(b, in->hdr, in->hlen, SMIME_F_ALL,
+		    "\r\n") == 0 && (in->hlen == 0 || BIO_puts(b, "\r\n") == 2))
+			r = smime_put_body(in, b);
+	} else if (smime_put_fields(b, in->hdr, in->hlen, SMIME_F_CONTENT,
+	    "\r\n") == 0 && (smime_field_has(in->hdr, in->hlen,
+	    "Content-Type", "") || BIO_puts(b, deftype) > 0) &&
+	    BIO_puts(b, "\r\n") == 2)
+		r = smime_put_body(in, b);
+	if (r == -1)
+		return cs_fail(CA_E_BAD_INPUT, "%s: %s", path, strerror(errno));
 	return EX_OK;
 }
 
@@ -254,36 +254,78 @@ set_pss(CMS_SignerInfo *si)
  * Signs m's entity. ESS signingCertificateV2 comes from CMS_CADES; the
  * signature is made by CMS_final, after the attributes are in place.
  */
+/*
+ * Whether the content streams into the signed-data as it is written, the
+ * signature made at its end (--opaque), or is signed first. OpenSSL 3.0
+ * cannot stream RSA-PSS signed-data (`openssl cms -sign -stream -keyopt
+ * rsa_padding_mode:pss` fails alike: "illegal zero content"), so an
+ * opaque PSS signature holds its content in memory.
+ */
+static int
+streams(const struct cs_opts *o)
+{
+	return o->opaque && !o->pss;
+}
+
+/* The signed-data: signed now, or set up for streaming. */
 static CMS_ContentInfo *
 sign_entity(const struct cs_opts *o, struct smime_msg *m, X509 *cert,
     EVP_PKEY *pk, STACK_OF(X509) *chain, X509 *km)
 {
 	const unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_NOSMIMECAP |
 	    CMS_CADES | (o->opaque ? 0 : CMS_DETACHED) |
-	    (o->pss ? CMS_KEY_PARAM : 0);
+	    (streams(o) ? CMS_STREAM : 0) | (o->pss ? CMS_KEY_PARAM : 0);
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	const EVP_MD *md;
-	BIO *data;
-	char *p;
-	long n;
 
-	/* A read-only view: reading the BIO itself would consume it. */
-	n = BIO_get_mem_data(m->entity, &p);
-	if ((data = BIO_new_mem_buf(p, (int)n)) == NULL)
-		return NULL;
 	if ((md = EVP_get_digestbyname(o->hash ? o->hash : "sha256")) == NULL ||
 	    (cms = CMS_sign(NULL, NULL, chain, NULL, flags)) == NULL)
-		goto out;
+		return NULL;
 	if ((si = CMS_add1_signer(cms, cert, pk, md, flags)) == NULL ||
 	    !add_caps(si) || (km != NULL && !add_key_pref(si, km)) ||
-	    (o->pss && !set_pss(si)) || !CMS_final(cms, data, NULL, flags)) {
+	    (o->pss && !set_pss(si)) || (!streams(o) &&
+	    (BIO_seek(m->data, 0) != 0 || !CMS_final(cms, m->data, NULL,
+	    flags)))) {
 		CMS_ContentInfo_free(cms);
 		cms = NULL;
 	}
- out:
-	BIO_free(data);
 	return cms;
+}
+
+/*
+ * The canonical entity with LF line ends, for a message that came with
+ * them: every CRLF in it ends a line (a lone CR does not).
+ */
+static FILE *
+lf_copy(FILE *from)
+{
+	char buf[64 * 1024];
+	size_t n, i, k, cr = 0;
+	FILE *to;
+
+	if ((to = cs_scratch()) == NULL || fflush(from) != 0 ||
+	    fseeko(from, 0, SEEK_SET) == -1)
+		goto fail;
+	while ((n = fread(buf, 1, sizeof(buf), from)) > 0) {
+		/* A CR that ended the last buffer is kept unless LF follows. */
+		if (cr && buf[0] != '\n' && fputc('\r', to) == EOF)
+			goto fail;
+		cr = buf[n - 1] == '\r';
+		for (i = k = 0; i < n - cr; i++)
+			if (buf[i] != '\r' || i + 1 == n || buf[i + 1] != '\n')
+				buf[k++] = buf[i];
+		if (fwrite(buf, 1, k, to) != k)
+			goto fail;
+	}
+	if (ferror(from) || (cr && fputc('\r', to) == EOF) ||
+	    fflush(to) != 0 || fseeko(to, 0, SEEK_SET) == -1)
+		goto fail;
+	return to;
+ fail:
+	if (to != NULL)
+		fclose(to);
+	return NULL;
 }
 
 /* The outer fields, then the S/MIME entity, in the input's line ends. */
@@ -291,32 +333,47 @@ static int
 write_signed(const struct cs_opts *o, struct smime_msg *m,
     CMS_ContentInfo *cms)
 {
-	const char *eol = m->crlf ? "\r\n" : "\n";
-	BIO *out, *data = NULL;
-	char *p;
-	long n;
-	int r;
+	const char *eol = m->in.crlf ? "\r\n" : "\n";
+	struct cs_out w;
+	BIO *out = NULL, *lfdata = NULL, *data = m->data;
+	FILE *lf = NULL;
+	int r = -1;
 
-	if ((out = BIO_new(BIO_s_mem())) == NULL)
-		return cs_fail(CA_E_INTERNAL, "out of memory");
-	n = BIO_get_mem_data(m->outer, &p);
-	r = smime_put_text(out, p, (size_t)n, eol);
-	if (r == 0 && !o->opaque) {
-		n = BIO_get_mem_data(m->entity, &p);
-		if ((data = BIO_new(BIO_s_mem())) == NULL ||
-		    smime_put_text(data, p, (size_t)n, eol) == -1)
-			r = -1;
-	}
+	/* Streaming signs as it writes: hold stdout until that is done. */
+	if (cs_out_open(&w, o->out, streams(o) ? CS_OUT_HOLD : 0) == -1)
+		return cs_fail(CA_E_INTERNAL, "%s: %s", o->out != NULL ?
+		    o->out : "stdout", strerror(errno));
+	if (!o->opaque && !m->in.crlf) {
+		if ((lf = lf_copy(m->entity)) == NULL ||
+		    (lfdata = BIO_new_fp(lf, BIO_NOCLOSE)) == NULL)
+			goto out;
+		data = lfdata;
+	} else if (BIO_seek(data, 0) != 0)
+		goto out;
+	ERR_clear_error();
 	/* CMS_REUSE_DIGEST: copy the content; it is signed already. */
-	if (r == 0 && !SMIME_write_CMS(out, cms, data, CMS_BINARY |
-	    CMS_REUSE_DIGEST | (o->opaque ? 0 : CMS_DETACHED) |
-	    (m->crlf ? SMIME_CRLFEOL : 0)))
-		r = -1;
-	r = r == 0 ? cs_write_bio(o->out, out, 0) :
-	    cs_fail(CA_E_INTERNAL, "cannot write the message: %s",
-	    cs_ossl_reason());
-	BIO_free(data);
+	if ((out = BIO_new_fp(w.f, BIO_NOCLOSE)) != NULL &&
+	    (o->entity || smime_put_fields(out, m->in.hdr, m->in.hlen,
+	    SMIME_F_OUTER, eol) == 0) && SMIME_write_CMS(out, cms, data,
+	    CMS_BINARY | (streams(o) ? CMS_STREAM : CMS_REUSE_DIGEST) |
+	    (o->opaque ? 0 : CMS_DETACHED) | (m->in.crlf ? SMIME_CRLFEOL :
+	    0)) &&
+	    BIO_flush(out) == 1)
+		r = 0;
+ out:
+	if (r == -1) {
+		r = streams(o) ? cs_fail(CA_E_TOKEN_FAILED, "signing failed: %s",
+		    cs_ossl_reason()) : cs_fail(CA_E_INTERNAL, "cannot write "
+		    "the message: %s", ERR_peek_error() != 0 ?
+		    cs_ossl_reason() : strerror(errno));
+		cs_out_abort(&w);
+	} else if ((r = cs_out_commit(&w)) == -1)
+		r = cs_fail(CA_E_INTERNAL, "%s: %s", o->out != NULL ? o->out :
+		    "stdout", strerror(errno));
 	BIO_free(out);
+	BIO_free(lfdata);
+	if (lf != NULL)
+		fclose(lf);
 	return r;
 }
 
@@ -324,16 +381,13 @@ write_signed(const struct cs_opts *o, struct smime_msg *m,
 static int
 sign_with(const struct cs_opts *o, const struct cs_signer *s)
 {
-	struct smime_msg m = { NULL, NULL, 0 };
+	struct smime_msg m;
 	CMS_ContentInfo *cms = NULL;
 	X509 *km = NULL;
 	int r;
 
-	if ((m.outer = BIO_new(BIO_s_mem())) == NULL ||
-	    (m.entity = BIO_new(BIO_s_mem())) == NULL) {
-		r = cs_fail(CA_E_INTERNAL, "out of memory");
-		goto out;
-	}
+	memset(&m, 0, sizeof(m));
+	m.in.fd = -1;
 	if ((r = read_message(o, &m)) != EX_OK)
 		goto out;
 	km = find_km_cert(s->keys, s->nkeys, s->idx, s->cert);
@@ -347,8 +401,10 @@ sign_with(const struct cs_opts *o, const struct cs_signer *s)
  out:
 	CMS_ContentInfo_free(cms);
 	X509_free(km);
-	BIO_free(m.entity);
-	BIO_free(m.outer);
+	BIO_free(m.data);
+	if (m.entity != NULL)
+		fclose(m.entity);
+	msgin_close(&m.in);
 	return r;
 }
 

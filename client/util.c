@@ -173,7 +173,7 @@ cs_write_file(const char *path, const uint8_t *p, size_t len, int secret)
 	struct cs_out w;
 	int saved;
 
-	if (cs_out_open(&w, path, secret) == -1)
+	if (cs_out_open(&w, path, secret ? CS_OUT_SECRET : 0) == -1)
 		return -1;
 	if (fwrite(p, 1, len, w.f) != len) {
 		saved = errno;

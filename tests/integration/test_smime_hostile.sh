@@ -373,7 +373,8 @@ run_bounded fail "verify: a 300 MiB input on stdin" "$SMALL" "$T/ver.out" \
 check "  refused as not S/MIME" grep -q 'not an S/MIME' "$T/herr"
 
 # Good messages far larger than the memory bound: decryption and both
-# forms of verification stream them (openssl makes them, holding them).
+# forms of verification stream them (openssl makes them, holding them),
+# and so does signing.
 # openssl writes its MIME with LF ends, so the decrypted message has them.
 python3 -c 'import sys; sys.stdout.write("Content-Type: text/plain\r\n\r\n")
 sys.stdout.write(("x" * 76 + "\r\n") * (96 * 1024 * 1024 // 78))' >"$T/huge.txt"
@@ -394,6 +395,21 @@ for form in opaque detached; do
 	run_bounded 0 "verify: a 96 MiB $form signed message" "$SMALL" \
 	    "$T/ver.out" "${VERIFY[@]}" -i "$T/huge-sig.eml" -o "$T/ver.out"
 	check "  gives the content" cmp -s "$T/huge.txt" "$T/ver.out"
+	rm -f "$T/huge-sig.eml" "$T/ver.out"
+done
+# cardsign signs them in the same memory too, both forms, and its
+# signatures check.
+for form in opaque detached; do
+	flag=--opaque
+	[ $form = opaque ] || flag=
+	# shellcheck disable=SC2086
+	run_bounded 0 "sign: a 96 MiB message, $form" "$SMALL" "$T/huge-sig.eml" \
+	    cardsign smime sign --key 'pkcs11:token=alice;object=rsa2048-sign' \
+	    $flag --certfile "$PKI/intermediate.pem" -i "$T/huge.txt" \
+	    -o "$T/huge-sig.eml"
+	check "  it verifies" "${VERIFY[@]}" -i "$T/huge-sig.eml" \
+	    -o "$T/ver.out"
+	check "  over the message" cmp -s "$T/huge.txt" "$T/ver.out"
 	rm -f "$T/huge-sig.eml" "$T/ver.out"
 done
 rm -f "$T/huge.txt"
