@@ -109,10 +109,19 @@ const char *cs_ossl_reason(void);
 struct stack_st_X509 *cs_load_certs(const char *path);
 
 /*
- * The trusted CAs for verification: --ca-file, else the system's, with
- * the S/MIME signing purpose. The caller frees it; NULL on failure.
+ * The trusted CAs for verification: --ca-file, --ca-dir and the system's
+ * unless --no-system-ca, --crl-file's CRLs (then checked), with the S/MIME
+ * signing purpose. The caller frees it; NULL on failure.
  */
 struct x509_store_st *cs_trust_store(const struct cs_opts *o);
+/*
+ * The chain a signature by cert carries when no --certfile gives it: its
+ * CA certificates up to (not including) a root among --ca-file, --ca-dir
+ * and the system's CA directory. NULL when none leads to a trusted root:
+ * the signature then carries cert alone. The caller frees the stack.
+ */
+struct stack_st_X509 *cs_signer_chain(const struct cs_opts *o,
+    struct x509_st *cert);
 
 struct bio_st;
 

@@ -174,6 +174,8 @@ cs_signer_open(const struct cs_opts *o, struct cs_signer *s)
 	    (s->chain = cs_load_certs(o->certfile)) == NULL)
 		r = cs_fail(CA_E_BAD_INPUT, "%s: no certificates: %s",
 		    o->certfile, cs_ossl_reason());
+	else if (o->certfile == NULL)
+		s->chain = cs_signer_chain(o, s->cert);
 	cac_close(c);
 	if (r != EX_OK)
 		cs_signer_close(s);

@@ -51,6 +51,27 @@ cs_load_certs(const char *path)
 	return sk;
 }
 
+/*
+ * Adds the CAs to trust: --ca-file, --ca-dir and, unless --no-system-ca,
+ * the system's: its hashed directory and, given bundle, its bundle file,
+ * which takes milliseconds to parse.
+ */
+static int
+add_cas(X509_STORE *st, const struct cs_opts *o, int bundle)
+{
+	X509_LOOKUP *lu;
+
+	if ((o->ca_file != NULL && !X509_STORE_load_file(st, o->ca_file)) ||
+	    (o->ca_dir != NULL && !X509_STORE_load_path(st, o->ca_dir)))
+		return 0;
+	if (o->no_system_ca)
+		return 1;
+	if (bundle)
+		return X509_STORE_set_default_paths(st);
+	return (lu = X509_STORE_add_lookup(st, X509_LOOKUP_hash_dir())) !=
+	    NULL && X509_LOOKUP_add_dir(lu, NULL, X509_FILETYPE_DEFAULT);
+}
+
 X509_STORE *
 cs_trust_store(const struct cs_opts *o)
 {
@@ -58,15 +79,36 @@ cs_trust_store(const struct cs_opts *o)
 
 	if ((st = X509_STORE_new()) == NULL)
 		return NULL;
-	if ((o->ca_file != NULL &&
-	    !X509_STORE_load_file(st, o->ca_file)) ||
-	    (o->ca_file == NULL && !X509_STORE_set_default_paths(st))) {
+	if (!add_cas(st, o, 1) || (o->crl_file != NULL &&
+	    !X509_STORE_load_file(st, o->crl_file))) {
 		X509_STORE_free(st);
 		return NULL;
 	}
+	if (o->crl_file != NULL)
+		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
 	/* S/MIME signers are checked for the e-mail protection purpose. */
 	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
 	return st;
+}
+
+STACK_OF(X509) *
+cs_signer_chain(const struct cs_opts *o, X509 *cert)
+{
+	STACK_OF(X509) *chain = NULL;
+	X509_STORE *st;
+
+	ERR_set_mark();
+	if ((st = X509_STORE_new()) != NULL && add_cas(st, o, 0) &&
+	    (chain = X509_build_chain(cert, NULL, st, 0, NULL, NULL)) != NULL)
+		/* It starts with cert itself, which CMS adds anyway. */
+		X509_free(sk_X509_shift(chain));
+	if (chain != NULL && sk_X509_num(chain) == 0) {
+		sk_X509_free(chain);
+		chain = NULL;
+	}
+	ERR_pop_to_mark();
+	X509_STORE_free(st);
+	return chain;
 }
 
 int

@@ -29,27 +29,6 @@
 #include "output.h"
 #include "smime.h"
 
-/* --ca-file, --ca-dir, the system's CAs unless --no-system-ca, CRLs. */
-static X509_STORE *
-verify_store(const struct cs_opts *o)
-{
-	X509_STORE *st;
-
-	if ((st = X509_STORE_new()) == NULL)
-		return NULL;
-	if ((o->ca_file != NULL && !X509_STORE_load_file(st, o->ca_file)) ||
-	    (o->ca_dir != NULL && !X509_STORE_load_path(st, o->ca_dir)) ||
-	    (!o->no_system_ca && !X509_STORE_set_default_paths(st)) ||
-	    (o->crl_file != NULL && !X509_STORE_load_file(st, o->crl_file))) {
-		X509_STORE_free(st);
-		return NULL;
-	}
-	if (o->crl_file != NULL)
-		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
-	X509_STORE_set_purpose(st, X509_PURPOSE_SMIME_SIGN);
-	return st;
-}
-
 /* The signingTime attribute, or NULL. */
 static const ASN1_TIME *
 signing_time(CMS_SignerInfo *si)
@@ -171,7 +150,7 @@ check_signers(const struct cs_opts *o, CMS_ContentInfo *cms, FILE *f)
 	X509 *x;
 	int i, r = EX_OK;
 
-	if ((st = verify_store(o)) == NULL)
+	if ((st = cs_trust_store(o)) == NULL)
 		return cs_fail(CA_E_BAD_INPUT, "cannot load the trusted CAs: "
 		    "%s", cs_ossl_reason());
 	for (i = 0; r == EX_OK && i < sk_CMS_SignerInfo_num(sis); i++) {

@@ -83,6 +83,26 @@ check "its Content-* fields are signed" bash -c "
     -i '$T/mime.s' -o '$T/mime.txt' && cmp '$T/mime.txt' '$T/want-mime.txt'"
 check "one MIME-Version only" test "$(grep -c '^MIME-Version' "$T/mime.s")" -eq 1
 
+# Without --certfile the signer's chain comes from the CAs cardsign is
+# told to trust: the intermediate rides along, so a verifier that has
+# only the root accepts the signature.
+cat "$PKI/root.pem" "$PKI/intermediate.pem" >"$T/cas.pem"
+check "the chain from --ca-file" cardsign smime sign --no-system-ca \
+    --key "pkcs11:token=alice;object=p256-sign" --ca-file "$T/cas.pem" \
+    -i "$T/lf.eml" -o "$T/chain.s"
+check "  carries the intermediate" bash -c "
+    openssl cms -verify -CAfile '$PKI/root.pem' -purpose any \
+    -in '$T/chain.s' -out /dev/null 2>/dev/null"
+check "  but not the root" bash -c "
+    openssl smime -pk7out -in '$T/chain.s' | openssl pkcs7 -print_certs |
+    grep -c '^subject' | grep -qx 2"
+check "without CAs the signer's certificate alone" cardsign smime sign \
+    --no-system-ca --key "pkcs11:token=alice;object=p256-sign" \
+    -i "$T/lf.eml" -o "$T/alone.s"
+check "  which a root-only verifier cannot chain" bash -c "
+    ! openssl cms -verify -CAfile '$PKI/root.pem' -purpose any \
+    -in '$T/alone.s' -out /dev/null 2>/dev/null"
+
 # --entity: a bare MIME entity as mutt passes it, all of it signed.
 printf 'Content-Type: text/plain; charset=us-ascii\nContent-Disposition: inline\n\nfrom mutt\n' >"$T/entity"
 check "--entity signs" bash -c "cardsign smime sign --entity \
