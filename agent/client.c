@@ -21,6 +21,9 @@ static struct {
 	int listen_fd;
 	struct client *all;
 	size_t n;
+	size_t nwatch;		/* clients watching */
+	uint8_t *seen;		/* the status watchers saw last, encoded */
+	size_t seen_len;
 } C = { .listen_fd = -1 };
 
 static void client_io(struct loop *l, int fd, int ev, void *arg);
@@ -38,6 +41,11 @@ client_close(struct client *c)
 	}
 	if (c->req != NULL)
 		request_orphan(c->req);
+	if (c->watching && --C.nwatch == 0) {
+		free(C.seen);
+		C.seen = NULL;
+		C.seen_len = 0;
+	}
 	loop_unwatch(C.loop, c->ch.fd);
 	chan_free(&c->ch);
 	free(c);
@@ -147,7 +155,93 @@ hello(struct client *c, struct ca_msg *m)
 static int
 is_request(uint8_t type)
 {
-	return type >= CA_MSG_HELLO && type <= CA_MSG_LOCK;
+	return type >= CA_MSG_HELLO && type <= CA_MSG_WATCH;
+}
+
+/* Sends the status snap to a watching client, under its WATCH id. */
+static void
+watch_send(struct client *c, struct ca_msg *snap)
+{
+	snap->id = c->watch_id;
+	if (send_now(c, snap) == -1) {
+		/* A watcher that does not read is dropped, not buffered for. */
+		ca_wr_reset(&c->ch.out);
+		(void)shutdown(c->ch.fd, SHUT_RDWR);
+	}
+	update_events(c);
+}
+
+/*
+ * The tokens' status now, encoded with id 0 into *enc (the caller frees
+ * it) to compare with what watchers saw. -1 on no memory.
+ */
+static int
+status_now(struct ca_msg *snap, uint8_t **enc, size_t *len)
+{
+	struct ca_wr w;
+
+	memset(snap, 0, sizeof(*snap));
+	snap->type = CA_MSG_STATUS_REPLY;
+	ca_wr_init(&w, CA_FRAME_HDR + CA_FRAME_MAX);
+	if (hosts_snapshot(snap, 1, 0) != CA_PE_OK ||
+	    ca_msg_encode(snap, &w) != CA_PE_OK ||
+	    (*enc = malloc(w.len)) == NULL) {
+		ca_wr_free(&w);
+		ca_msg_clear(snap);
+		return -1;
+	}
+	memcpy(*enc, w.p, w.len);
+	*len = w.len;
+	ca_wr_free(&w);
+	return 0;
+}
+
+/* WATCH: the status now, then at every change (clients_tokens_changed). */
+static void
+start_watch(struct client *c, uint32_t id)
+{
+	struct ca_msg snap;
+	uint8_t *enc;
+	size_t len;
+
+	if (status_now(&snap, &enc, &len) == -1) {
+		client_error(c, id, CA_E_INTERNAL, "out of memory");
+		return;
+	}
+	free(C.seen);
+	C.seen = enc;
+	C.seen_len = len;
+	c->watching = 1;
+	c->watch_id = id;
+	C.nwatch++;
+	watch_send(c, &snap);
+	ca_msg_clear(&snap);
+}
+
+void
+clients_tokens_changed(void)
+{
+	struct client *c, *next;
+	struct ca_msg snap;
+	uint8_t *enc;
+	size_t len;
+
+	if (C.nwatch == 0 || status_now(&snap, &enc, &len) == -1)
+		return;
+	if (len == C.seen_len && memcmp(enc, C.seen, len) == 0) {
+		free(enc);
+		ca_msg_clear(&snap);
+		return;
+	}
+	free(C.seen);
+	C.seen = enc;
+	C.seen_len = len;
+	for (c = C.all; c != NULL; c = next) {
+		next = c->next;
+		if (c->watching)
+			watch_send(c, &snap);
+	}
+	ca_msg_clear(&snap);
 }
 
 /* Handles buffered frames until one starts a request that must wait. */
@@ -165,9 +259,10 @@ drain(struct client *c)
 			client_abort(c, ca_perr_str(e));
 			return;
 		}
-		if (!is_request(m.type)) {
+		if (!is_request(m.type) || c->watching) {
 			ca_msg_clear(&m);
-			client_abort(c, "not a request");
+			client_abort(c, c->watching ? "a watching connection "
+			    "carries nothing else" : "not a request");
 			return;
 		}
 		if (m.type == CA_MSG_HELLO) {
@@ -180,7 +275,11 @@ drain(struct client *c)
 			client_abort(c, "HELLO must come first");
 			return;
 		}
-		request_start(c, &m);
+		if (m.type == CA_MSG_WATCH)
+			start_watch(c, m.id);
+		else
+			request_start(c, &m);
+		ca_msg_clear(&m);
 	}
 	update_events(c);
 }

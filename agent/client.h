@@ -22,6 +22,8 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	int hello;		/* handshake done */
+	int watching;		/* sent WATCH: gets STATUS_REPLY at changes */
+	uint32_t watch_id;	/* the WATCH request's id */
 	struct request *req;	/* the request in flight, if any */
 	struct client *next;	/* list of all clients */
 };
@@ -38,6 +40,13 @@ void client_error(struct client *c, uint32_t id, uint32_t status,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void client_errorv(struct client *c, uint32_t id, uint32_t status,
     const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/*
+ * The tokens may have changed (a card came or went, a login, a host down
+ * or back): watching clients get a STATUS_REPLY if what they saw last
+ * differs.
+ */
+void clients_tokens_changed(void);
 
 /* Feeds clients that arrived before the token hosts settled. */
 void clients_resume(void);

@@ -29,6 +29,12 @@
  */
 #define SPIN_MAX_US 2000u
 
+/*
+ * How often each host looks for card events (HOST_POLL): a pulled card
+ * shows within a second, pcscd's own 400 ms reader poll included.
+ */
+#define POLL_MS 500u
+
 struct call {
 	uint32_t id;
 	uint64_t timer;
@@ -51,6 +57,8 @@ struct host {
 	uint64_t start_timer;
 	uint64_t restart_timer;
 	uint64_t started_at;
+	uint64_t poll_timer;
+	int polling;		/* a HOST_POLL is in flight */
 	unsigned backoff_ms;
 	unsigned avg_us;	/* moving average of answered calls */
 };
@@ -62,6 +70,7 @@ static struct {
 	char *self_exe;
 	unsigned timeout_ms;
 	hosts_settled_cb settled_cb;
+	void (*change_cb)(void);
 	int settled;
 	int stopping;
 	pid_t *zombies;
@@ -226,6 +235,10 @@ host_down(struct host *h, uint32_t status, const char *why)
 		loop_timer_cancel(H.loop, h->start_timer);
 		h->start_timer = 0;
 	}
+	if (h->poll_timer) {
+		loop_timer_cancel(H.loop, h->poll_timer);
+		h->poll_timer = 0;
+	}
 	for (i = 0; i < h->index.u.list.ntokens; i++) {
 		h->index.u.list.tokens[i].flags |= CA_TOK_HOST_DOWN;
 		h->index.u.list.tokens[i].flags &= ~CA_TOK_LOGGED_IN;
@@ -244,6 +257,34 @@ host_down(struct host *h, uint32_t status, const char *why)
 	log_warn("restarting token host for %s in %u ms", h->module, delay);
 	h->restart_timer = loop_timer(H.loop, delay, restart, h);
 	check_settled();
+	if (H.change_cb != NULL)
+		H.change_cb();
+}
+
+static void poll_fire(struct loop *l, void *arg);
+
+static void
+poll_reply(void *arg, struct ca_msg *reply)
+{
+	struct host *h = arg;
+
+	(void)reply;
+	/* A poll that timed out has brought the host down already. */
+	h->polling = 0;
+}
+
+/* Asks h to look for card events, unless it is still at the last look. */
+static void
+poll_fire(struct loop *l, void *arg)
+{
+	struct ca_msg m = { .type = CA_MSG_HOST_POLL };
+	struct host *h = arg;
+
+	h->poll_timer = loop_timer(l, POLL_MS, poll_fire, h);
+	if (h->pid == 0 || !h->up || h->polling)
+		return;
+	h->polling = 1;
+	host_call(h, &m, poll_reply, h);
 }
 
 static void
@@ -254,6 +295,7 @@ take_index(struct host *h, struct ca_msg *m)
 	memset(m, 0, sizeof(*m));
 	if (!h->up) {
 		h->up = 1;
+		h->poll_timer = loop_timer(H.loop, POLL_MS, poll_fire, h);
 		if (h->start_timer) {
 			loop_timer_cancel(H.loop, h->start_timer);
 			h->start_timer = 0;
@@ -264,6 +306,14 @@ take_index(struct host *h, struct ca_msg *m)
 	}
 	h->ever = 1;
 	check_settled();
+	if (H.change_cb != NULL)
+		H.change_cb();
+}
+
+void
+hosts_on_change(void (*cb)(void))
+{
+	H.change_cb = cb;
 }
 
 static void
@@ -550,9 +600,12 @@ host_call(struct host *h, struct ca_msg *req, host_cb cb, void *arg)
 		return;
 	}
 	c->timer = loop_timer(H.loop, H.timeout_ms, call_timeout, c);
-	c->sent_us = loop_now_us();
-	if (h->avg_us > 0 && h->avg_us < SPIN_MAX_US)
-		loop_spin(H.loop, 2 * h->avg_us + 50);
+	/* Polls neither count in the average nor deserve a spin. */
+	if (req->type != CA_MSG_HOST_POLL) {
+		c->sent_us = loop_now_us();
+		if (h->avg_us > 0 && h->avg_us < SPIN_MAX_US)
+			loop_spin(H.loop, 2 * h->avg_us + 50);
+	}
 	/* Try at once: the common case needs no extra trip through poll. */
 	if (chan_flush(&h->ch) == 1)
 		loop_set_events(H.loop, h->ch.fd, LOOP_READ | LOOP_WRITE);

@@ -35,6 +35,12 @@ typedef void (*hosts_settled_cb)(void);
 int hosts_start(struct loop *l, char *const *modules, size_t n,
     const char *self_exe, unsigned timeout_ms, hosts_settled_cb settled);
 
+/*
+ * cb runs (on the loop thread) whenever a host's tokens may have changed:
+ * a new index (cards, logins, PIN state) or a host gone down.
+ */
+void hosts_on_change(void (*cb)(void));
+
 /* Kills every host and frees everything; pending calls are failed. */
 void hosts_stop(void);
 

@@ -283,6 +283,7 @@ main(int argc, char **argv)
 		log_err("start-up failed: out of resources");
 		goto out;
 	}
+	hosts_on_change(clients_tokens_changed);
 	log_info("listening on %s, %zu module(s)", path, cfg.nmodules);
 	if (foreground && !activated) {
 		printf("CARDAGENT_SOCK=%s; export CARDAGENT_SOCK;\n", path);

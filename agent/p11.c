@@ -321,6 +321,17 @@ p11_present(struct p11_token *t)
 }
 
 int
+p11_session_alive(struct p11_token *t)
+{
+	CK_SESSION_INFO si;
+
+	if (!t->open)
+		return 1;
+	(void)p11_track(t, F(t)->C_GetSessionInfo(t->session, &si));
+	return t->open;
+}
+
+int
 p11_login(struct p11_token *t, const struct ca_secret *pin,
     struct p11_fail *f)
 {

@@ -75,6 +75,11 @@ CK_RV p11_read_index(struct p11_token *t, struct ca_token *tok,
 CK_RV p11_read_flags(struct p11_token *t, uint32_t *flags);
 /* Whether the slot holds a token, asking the slot only. */
 int p11_present(struct p11_token *t);
+/*
+ * Whether the open session (if any) still works: a card pulled and put
+ * back between two looks leaves it invalid, and it is then marked closed.
+ */
+int p11_session_alive(struct p11_token *t);
 
 /* C_Login as the user; pin NULL uses the reader's PIN pad. */
 int p11_login(struct p11_token *t, const struct ca_secret *pin,

@@ -33,16 +33,22 @@
 /* How long workers get to finish the call they are in at exit. */
 #define STOP_SECONDS 5
 
-/* A HOST_INDEX owed once every worker has re-read its token. */
+/*
+ * A reply owed once every worker has done its part: HOST_INDEX after a
+ * refresh (each re-reads its token), OK after a poll (each looks for a
+ * card event, and the index goes first if one saw any).
+ */
 struct countdown {
 	uint32_t id;
+	int poll;
+	int changed;		/* a poll saw an event; under host.lock */
 	size_t pending;		/* under host.lock */
 };
 
 struct job {
 	struct job *next;
 	struct ca_msg msg;	/* a request, unless cd is set */
-	struct countdown *cd;	/* re-read the token, then count down */
+	struct countdown *cd;	/* refresh or poll, then count down */
 };
 
 struct worker {
@@ -231,18 +237,26 @@ job_free(struct job *j)
 	free(j);
 }
 
+/* One worker is done with cd (changed: its poll saw an event); the last
+ * sends the reply, unless send is 0 (the host is stopping). */
 static void
-countdown_done(struct countdown *cd, int send)
+countdown_done(struct countdown *cd, int send, int changed)
 {
 	int last;
 
 	pthread_mutex_lock(&host.lock);
+	cd->changed |= changed;
 	last = --cd->pending == 0;
 	pthread_mutex_unlock(&host.lock);
 	if (!last)
 		return;
-	if (send)
+	if (send && !cd->poll)
 		push_index(cd->id);
+	else if (send) {
+		if (cd->changed)
+			push_index(0);
+		reply_ok(cd->id);
+	}
 	free(cd);
 }
 
@@ -474,12 +488,39 @@ worker_lock(struct worker *w, const struct ca_msg *m)
 		report(w, m->id, "logout", &f);
 }
 
+/*
+ * Looks for a card event in w's slot: a token that came or went, or one
+ * pulled and put back since the last look (its session is dead). A slot
+ * that changed is read again. Returns whether it changed.
+ */
+static int
+worker_poll(struct worker *w)
+{
+	int present = p11_present(&w->p11);
+	int was = w->tok.id != NULL && (w->tok.flags & CA_TOK_PRESENT);
+
+	if (present == was && (!present || p11_session_alive(&w->p11)))
+		return 0;
+	if (present != was)
+		log_info("token '%s' in slot %lu %s", tlabel(w),
+		    (unsigned long)w->p11.slot, present ? "inserted" :
+		    "removed");
+	/* Whatever was cached for the old session is gone with it. */
+	w->p11.open = 0;
+	(void)worker_reindex(w);
+	return 1;
+}
+
 static void
 worker_run(struct worker *w, struct job *j)
 {
 	if (j->cd != NULL) {
-		(void)worker_reindex(w);
-		countdown_done(j->cd, 1);
+		if (j->cd->poll)
+			countdown_done(j->cd, 1, worker_poll(w));
+		else {
+			(void)worker_reindex(w);
+			countdown_done(j->cd, 1, 0);
+		}
 		return;
 	}
 	switch (j->msg.type) {
@@ -540,7 +581,7 @@ worker_free(struct worker *w)
 	while ((j = w->head) != NULL) {
 		w->head = j->next;
 		if (j->cd != NULL)
-			countdown_done(j->cd, 0);
+			countdown_done(j->cd, 0, 0);
 		job_free(j);
 	}
 	ca_token_clear(&w->tok);
@@ -584,11 +625,13 @@ worker_start(CK_SLOT_ID slot)
 }
 
 /*
- * Looks for new tokens, then has every worker re-read its own; the last
- * one to finish sends the index with id.
+ * Looks for new slots, then has every worker re-read its token (a
+ * refresh: the last one to finish sends the index with id) or look for a
+ * card event (a poll: the last one sends OK with id, after the index if
+ * anything changed).
  */
 static void
-rescan(uint32_t id)
+rescan(uint32_t id, int poll)
 {
 	struct countdown *cd;
 	CK_SLOT_ID *slots;
@@ -608,13 +651,16 @@ rescan(uint32_t id)
 		return;
 	}
 	cd->id = id;
+	cd->poll = poll;
 	pthread_mutex_lock(&host.lock);
 	for (i = 0; i < nslots; i++) {
 		for (k = 0; k < host.nworkers; k++)
 			if (host.workers[k]->p11.slot == slots[i])
 				break;
-		if (k == host.nworkers)
+		if (k == host.nworkers) {
 			worker_start(slots[i]);
+			cd->changed = 1;
+		}
 	}
 	/* Workers count down under host.lock, so none can finish early. */
 	for (i = 0; i < host.nworkers; i++) {
@@ -630,7 +676,10 @@ rescan(uint32_t id)
 	pthread_mutex_unlock(&host.lock);
 	free(slots);
 	if (last) {
-		push_index(id);
+		if (!poll || cd->changed)
+			push_index(poll ? 0 : id);
+		if (poll)
+			reply_ok(id);
 		free(cd);
 	}
 }
@@ -692,7 +741,8 @@ dispatch(const uint8_t *body, size_t len)
 		w = route(j->msg.u.login.token_id, is_key);
 		break;
 	case CA_MSG_HOST_REFRESH:
-		rescan(j->msg.id);
+	case CA_MSG_HOST_POLL:
+		rescan(j->msg.id, j->msg.type == CA_MSG_HOST_POLL);
 		job_free(j);
 		return 0;
 	default:
@@ -810,7 +860,7 @@ tokenhost_main(const char *module, int fd, int use_syslog)
 	host.fd = fd;
 	if (p11_module_load(&host.mod, module) != 0)
 		return 1;
-	rescan(0);
+	rescan(0, 0);
 	status = serve();
 	if (stop_workers() != 0) {
 		/*

@@ -59,6 +59,16 @@ const char *cac_errmsg(const struct cac *c);
 
 /* The agent's tokens; the caller frees with cac_tokens_free(). */
 int cac_status(struct cac *c, struct ca_token **tokens, size_t *n);
+/*
+ * Subscribes to token events: cb gets the tokens now and again at every
+ * change (a card inserted or pulled, a login or logout, a PIN state, a
+ * module host down or back), until it returns non-zero. The array is
+ * freed when cb returns. Returns CA_OK when cb ended it, otherwise the
+ * error (CAC_E_IO: the agent went away); c serves nothing else after.
+ */
+int cac_watch(struct cac *c, int (*cb)(void *arg, const struct ca_token *t,
+    size_t n), void *arg);
+
 void cac_tokens_free(struct ca_token *tokens, size_t n);
 
 /* The agent's keys; the caller frees with cac_keys_free(). */

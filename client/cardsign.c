@@ -16,7 +16,9 @@ usage(FILE *f)
 "usage: cardsign [--socket PATH] COMMAND [OPTIONS]\n"
 "\n"
 "commands:\n"
-"  status [--json]                 tokens, presence and login state\n"
+"  status [--json] [--watch]       tokens, presence and login state\n"
+"                                  (--watch: again at every change, until\n"
+"                                  interrupted)\n"
 "  keys [--json]                   keys with ids, URIs and certificates\n"
 "  login [--token ID] [--pin-stdin]  log in (the agent asks for the PIN\n"
 "                                  unless --pin-stdin gives it)\n"
@@ -91,7 +93,7 @@ main(int argc, char **argv)
 	enum { O_JSON = 256, O_PIN_STDIN, O_TOKEN, O_KEY, O_HASH, O_PSS,
 		O_IN, O_OAEP, O_PEER, O_PEM, O_CA_FILE, O_CERTFILE, O_OPAQUE,
 		O_ENTITY, O_TO, O_CIPHER, O_NO_SELF, O_CA_DIR, O_CRL_FILE,
-		O_NO_SYSTEM_CA, O_VERIFY, O_CERTDIR };
+		O_NO_SYSTEM_CA, O_VERIFY, O_CERTDIR, O_WATCH };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -118,6 +120,7 @@ main(int argc, char **argv)
 		{ "no-system-ca", no_argument, NULL, O_NO_SYSTEM_CA },
 		{ "verify", no_argument, NULL, O_VERIFY },
 		{ "certdir", required_argument, NULL, O_CERTDIR },
+		{ "watch", no_argument, NULL, O_WATCH },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cs_opts a = { 0 };
@@ -163,6 +166,9 @@ main(int argc, char **argv)
 			return EX_OK;
 		case O_JSON:
 			a.json = 1;
+			break;
+		case O_WATCH:
+			a.watch = 1;
 			break;
 		case O_PIN_STDIN:
 			a.pin_stdin = 1;

@@ -31,6 +31,7 @@ enum {
 struct cs_opts {
 	const char *socket;
 	int json;
+	int watch;		/* status: again at every change */
 	const char *token;
 	int pin_stdin;
 	const char *key, *in, *out, *hash, *oaep, *peer;

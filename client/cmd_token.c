@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/x509.h>
@@ -71,27 +72,18 @@ token_flags(uint32_t f, char *buf, size_t len)
 	    (f & CA_TOK_PIN_LOCKED) ? ", PIN LOCKED" : "");
 }
 
-int
-cmd_status(const struct cs_opts *o)
+/* Prints the tokens: a block each, or one JSON array on one line. */
+static void
+print_tokens(const struct ca_token *t, size_t n, int json)
 {
-	struct ca_token *t;
-	struct cac *c;
 	char flags[256];
-	size_t n, i;
-	int r;
+	size_t i;
 
-	if ((r = cs_connect(o, &c)) != EX_OK)
-		return r;
-	if ((r = cac_status(c, &t, &n)) != CA_OK) {
-		r = cs_fail(r, "status: %s", cac_errmsg(c));
-		cac_close(c);
-		return r;
-	}
-	if (o->json)
+	if (json)
 		putchar('[');
 	for (i = 0; i < n; i++) {
 		token_flags(t[i].flags, flags, sizeof(flags));
-		if (!o->json) {
+		if (!json) {
 			printf("%s  %s  (%s %s, serial %s)\n  %s\n  %s\n",
 			    t[i].id, t[i].label, t[i].manufacturer,
 			    t[i].model, t[i].serial, flags, t[i].uri);
@@ -121,10 +113,51 @@ cmd_status(const struct cs_opts *o)
 		    B(CA_TOK_HOST_DOWN));
 #undef B
 	}
-	if (o->json)
+	if (json)
 		printf("]\n");
-	if (n == 0 && !o->json)
+	if (n == 0 && !json)
 		printf("no tokens\n");
+}
+
+/* One update of status --watch: a time-stamped block, or a JSON line. */
+static int
+watch_update(void *arg, const struct ca_token *t, size_t n)
+{
+	const struct cs_opts *o = arg;
+	char when[32];
+	time_t now = time(NULL);
+
+	if (!o->json && strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+	    localtime(&now)) > 0)
+		printf("== %s\n", when);
+	print_tokens(t, n, o->json);
+	/* Watchers read line by line through pipes: flush every update. */
+	return fflush(stdout) == EOF;
+}
+
+int
+cmd_status(const struct cs_opts *o)
+{
+	struct ca_token *t;
+	struct cac *c;
+	size_t n;
+	int r;
+
+	if ((r = cs_connect(o, &c)) != EX_OK)
+		return r;
+	if (o->watch) {
+		r = cac_watch(c, watch_update, (void *)o);
+		r = r == CA_OK ? EX_OK : cs_fail(r, "status: %s",
+		    cac_errmsg(c));
+		cac_close(c);
+		return r;
+	}
+	if ((r = cac_status(c, &t, &n)) != CA_OK) {
+		r = cs_fail(r, "status: %s", cac_errmsg(c));
+		cac_close(c);
+		return r;
+	}
+	print_tokens(t, n, o->json);
 	cac_tokens_free(t, n);
 	cac_close(c);
 	return EX_OK;

@@ -369,6 +369,26 @@ cac_status(struct cac *c, struct ca_token **tokens, size_t *n)
 	return CA_OK;
 }
 
+int
+cac_watch(struct cac *c, int (*cb)(void *, const struct ca_token *, size_t),
+    void *arg)
+{
+	struct ca_msg req = { .type = CA_MSG_WATCH }, reply;
+	int r, stop;
+
+	if ((r = put_req(c, &req)) != CA_OK)
+		return r;
+	send_reqs(c);
+	do {
+		if ((r = get_reply(c, &req, CA_MSG_STATUS_REPLY, &reply)) !=
+		    CA_OK)
+			return r;
+		stop = cb(arg, reply.u.list.tokens, reply.u.list.ntokens);
+		ca_msg_clear(&reply);
+	} while (!stop);
+	return CA_OK;
+}
+
 void
 cac_tokens_free(struct ca_token *t, size_t n)
 {

@@ -252,6 +252,8 @@ ca_msg_encode(const struct ca_msg *m, struct ca_wr *w)
 	case CA_MSG_STATUS:
 	case CA_MSG_LIST_KEYS:
 	case CA_MSG_HOST_REFRESH:
+	case CA_MSG_HOST_POLL:
+	case CA_MSG_WATCH:
 	case CA_MSG_OK:
 		break;
 	default:
@@ -420,6 +422,8 @@ decode_body(struct ca_rd *r, struct ca_msg *m)
 	case CA_MSG_STATUS:
 	case CA_MSG_LIST_KEYS:
 	case CA_MSG_HOST_REFRESH:
+	case CA_MSG_HOST_POLL:
+	case CA_MSG_WATCH:
 	case CA_MSG_OK:
 		break;
 	default:

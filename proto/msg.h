@@ -37,9 +37,11 @@ enum ca_msg_type {
 	CA_MSG_DERIVE = 0x06,
 	CA_MSG_LOGIN = 0x07,
 	CA_MSG_LOCK = 0x08,
+	CA_MSG_WATCH = 0x09,		/* STATUS now and at every change */
 	/* token host only */
 	CA_MSG_HOST_INDEX = 0x40,	/* host -> agent: tokens and keys */
 	CA_MSG_HOST_REFRESH = 0x41,	/* agent -> host: re-read tokens */
+	CA_MSG_HOST_POLL = 0x42,	/* agent -> host: look for card events */
 	/* replies */
 	CA_MSG_OK = 0x80,
 	CA_MSG_ERROR = 0x81,

@@ -17,8 +17,18 @@
  * calls on sessions of the token labelled alice, so a test can show the
  * module's other tokens still served.
  *
+ *	remove @<label>			the card is pulled
+ *
+ * pulls the token labelled label out of its slot, as a reader does: the
+ * slot reports no token (C_GetSlotInfo, C_GetSlotList with tokens only),
+ * C_GetTokenInfo and C_OpenSession answer CKR_TOKEN_NOT_PRESENT, and its
+ * sessions are closed, so calls on them fail with
+ * CKR_SESSION_HANDLE_INVALID, and keep failing once the line is gone and
+ * the card is back, as after a real removal.
+ *
  * <fn> is one of C_GetFunctionList, C_Initialize, C_Login, C_Sign,
- * C_Decrypt, C_DeriveKey; everything else is forwarded untouched.
+ * C_Decrypt, C_DeriveKey; everything else is forwarded untouched, but for
+ * the slot and session calls "remove" needs.
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -58,6 +68,96 @@ on_token(CK_SESSION_HANDLE s, const char *label)
 	    (n == sizeof(ti.label) || ti.label[n] == ' ');
 }
 
+/* The label of the token "remove @label" pulls, or NULL. */
+static const char *
+removed_label(char *buf, size_t len)
+{
+	const char *path;
+	char line[256], verb[16], name[64];
+	FILE *f;
+
+	if ((path = getenv("FAULTMOD_CONTROL")) == NULL ||
+	    (f = fopen(path, "r")) == NULL)
+		return NULL;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	if (sscanf(line, "%15s %63s", verb, name) != 2 ||
+	    strcmp(verb, "remove") != 0 || name[0] != '@')
+		return NULL;
+	snprintf(buf, len, "%s", name + 1);
+	return buf;
+}
+
+/*
+ * Whether the token in slot is pulled; the first time it is seen so, its
+ * sessions are closed (again each time: none can be opened meanwhile).
+ */
+static int
+pulled(CK_SLOT_ID slot)
+{
+	char label[64];
+	CK_TOKEN_INFO ti;
+	size_t n;
+
+	if (removed_label(label, sizeof(label)) == NULL ||
+	    real->C_GetTokenInfo(slot, &ti) != CKR_OK)
+		return 0;
+	n = strlen(label);
+	if (n > sizeof(ti.label) || memcmp(ti.label, label, n) != 0 ||
+	    (n < sizeof(ti.label) && ti.label[n] != ' '))
+		return 0;
+	(void)real->C_CloseAllSessions(slot);
+	return 1;
+}
+
+static CK_RV
+fm_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
+{
+	CK_SLOT_ID all[64];
+	CK_ULONG n = 64, i, k = 0;
+	CK_RV rv;
+
+	if (!present || (rv = real->C_GetSlotList(CK_TRUE, all, &n)) != CKR_OK)
+		return real->C_GetSlotList(present, list, count);
+	for (i = 0; i < n; i++)
+		if (!pulled(all[i])) {
+			if (list != NULL && k < *count)
+				list[k] = all[i];
+			k++;
+		}
+	rv = list != NULL && k > *count ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+	*count = k;
+	return rv;
+}
+
+static CK_RV
+fm_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
+{
+	CK_RV rv = real->C_GetSlotInfo(slot, info);
+
+	if (rv == CKR_OK && pulled(slot))
+		info->flags &= ~(CK_FLAGS)CKF_TOKEN_PRESENT;
+	return rv;
+}
+
+static CK_RV
+fm_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+	if (pulled(slot))
+		return CKR_TOKEN_NOT_PRESENT;
+	return real->C_GetTokenInfo(slot, info);
+}
+
+static CK_RV
+fm_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
+    CK_NOTIFY notify, CK_SESSION_HANDLE_PTR s)
+{
+	if (pulled(slot))
+		return CKR_TOKEN_NOT_PRESENT;
+	return real->C_OpenSession(slot, flags, app, notify, s);
+}
+
 static int
 fault(const char *fn, CK_SESSION_HANDLE s, CK_RV *rv)
 {
@@ -75,7 +175,7 @@ fault(const char *fn, CK_SESSION_HANDLE s, CK_RV *rv)
 		line[0] = '\0';
 	fclose(f);
 	n = sscanf(line, "%15s %63s %31s", verb, name, arg);
-	if (n < 2 || strcmp(name, fn) != 0)
+	if (n < 2 || strcmp(verb, "remove") == 0 || strcmp(name, fn) != 0)
 		return 0;
 
 	if (n == 3 && arg[0] == '@' && !on_token(s, arg + 1))
@@ -217,6 +317,10 @@ load(void)
 	wrapped.C_Sign = fm_Sign;
 	wrapped.C_Decrypt = fm_Decrypt;
 	wrapped.C_DeriveKey = fm_DeriveKey;
+	wrapped.C_GetSlotList = fm_GetSlotList;
+	wrapped.C_GetSlotInfo = fm_GetSlotInfo;
+	wrapped.C_GetTokenInfo = fm_GetTokenInfo;
+	wrapped.C_OpenSession = fm_OpenSession;
 }
 
 CK_RV

@@ -252,6 +252,8 @@ check_msg(const struct ca_msg *a, const struct ca_msg *b)
 	case CA_MSG_STATUS:
 	case CA_MSG_LIST_KEYS:
 	case CA_MSG_HOST_REFRESH:
+	case CA_MSG_HOST_POLL:
+	case CA_MSG_WATCH:
 	case CA_MSG_OK:
 		break;
 	default:
@@ -374,7 +376,7 @@ static void
 test_rt_empty_bodies(void **state)
 {
 	static const uint8_t types[] = { CA_MSG_STATUS, CA_MSG_LIST_KEYS,
-	    CA_MSG_HOST_REFRESH, CA_MSG_OK };
+	    CA_MSG_HOST_REFRESH, CA_MSG_HOST_POLL, CA_MSG_WATCH, CA_MSG_OK };
 	struct ca_msg m;
 	struct ca_wr w;
 	size_t i;
@@ -824,7 +826,7 @@ test_encode_over_frame_max(void **state)
 static void
 test_encode_bad_type(void **state)
 {
-	static const uint8_t bad[] = { 0x00, 0x09, 0x42, 0x87, 0xff };
+	static const uint8_t bad[] = { 0x00, 0x0a, 0x43, 0x87, 0xff };
 	struct ca_msg m;
 	struct ca_wr w;
 	size_t i;
@@ -947,6 +949,8 @@ test_prefixes_all_types(void **state)
 	P(CA_MSG_LOGIN, m.u.login.token_id = "t"; m.u.login.pin = s);
 	P(CA_MSG_LOCK, m.u.login.token_id = "t");
 	P(CA_MSG_HOST_REFRESH);
+	P(CA_MSG_HOST_POLL);
+	P(CA_MSG_WATCH);
 	P(CA_MSG_OK);
 	P(CA_MSG_STATUS_REPLY, m.u.list.tokens = tokens2;
 	    m.u.list.ntokens = 2);
@@ -1059,9 +1063,9 @@ static struct row body_rows[] = {
 
 	/* unknown message types */
 	ROW("bad value: type 0x00", CA_PE_BAD_VALUE, HDR(0x00)),
-	ROW("bad value: type 0x09", CA_PE_BAD_VALUE, HDR(0x09)),
+	ROW("bad value: type 0x0a", CA_PE_BAD_VALUE, HDR(0x0a)),
 	ROW("bad value: type 0x3f", CA_PE_BAD_VALUE, HDR(0x3f)),
-	ROW("bad value: type 0x42", CA_PE_BAD_VALUE, HDR(0x42)),
+	ROW("bad value: type 0x43", CA_PE_BAD_VALUE, HDR(0x43)),
 	ROW("bad value: type 0x87", CA_PE_BAD_VALUE, HDR(0x87)),
 	ROW("bad value: type 0xff with body", CA_PE_BAD_VALUE,
 	    HDR(0xff), 1, 2, 3),
