@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msg.h"
+
 #define CONFIG_LINE_MAX 4096
 #define CONFIG_MAX_MODULES 64
 
@@ -61,6 +63,66 @@ parse_seconds(const char *v, unsigned *out)
 	return 0;
 }
 
+/* pin-cache none | login | ttl SECONDS */
+static int
+pin_cache(struct config *c, const char *val, const char **why)
+{
+	if (strcmp(val, "none") == 0)
+		c->pin_cache = PIN_CACHE_NONE;
+	else if (strcmp(val, "login") == 0)
+		c->pin_cache = PIN_CACHE_LOGIN;
+	else if (strncmp(val, "ttl", 3) == 0 && isspace((unsigned char)val[3]) &&
+	    parse_seconds(val + 3 + strspn(val + 3, " \t"), &c->pin_ttl_s) ==
+	    0)
+		c->pin_cache = PIN_CACHE_TTL;
+	else {
+		*why = "expected none, login or ttl SECONDS (1 to 86400)";
+		return -1;
+	}
+	return 0;
+}
+
+/* idle-lock MINUTES, or SECONDSs: at most a day. */
+static int
+idle_lock(struct config *c, const char *val, const char **why)
+{
+	char num[16];
+	size_t len = strlen(val);
+	unsigned n, unit = 60;
+
+	if (len > 1 && val[len - 1] == 's' && len < sizeof(num)) {
+		memcpy(num, val, len - 1);
+		num[len - 1] = '\0';
+		val = num;
+		unit = 1;
+	}
+	if (parse_seconds(val, &n) == -1 || n * unit > 86400) {
+		*why = "expected minutes (1 to 1440), or seconds as 30s";
+		return -1;
+	}
+	c->idle_lock_s = n * unit;
+	return 0;
+}
+
+/* confirm none | sign | decrypt | all */
+static int
+confirm(struct config *c, const char *val, const char **why)
+{
+	if (strcmp(val, "none") == 0)
+		c->confirm = 0;
+	else if (strcmp(val, "sign") == 0)
+		c->confirm = CA_OP_SIGN;
+	else if (strcmp(val, "decrypt") == 0)
+		c->confirm = CA_OP_DECRYPT | CA_OP_DERIVE;
+	else if (strcmp(val, "all") == 0)
+		c->confirm = CA_OP_SIGN | CA_OP_DECRYPT | CA_OP_DERIVE;
+	else {
+		*why = "expected none, sign, decrypt or all";
+		return -1;
+	}
+	return 0;
+}
+
 static int
 apply(struct config *c, const char *key, const char *val, const char **why)
 {
@@ -89,6 +151,12 @@ apply(struct config *c, const char *key, const char *val, const char **why)
 			c->pinentry_timeout_s = n;
 		return 0;
 	}
+	if (strcmp(key, "pin-cache") == 0)
+		return pin_cache(c, val, why);
+	if (strcmp(key, "idle-lock") == 0)
+		return idle_lock(c, val, why);
+	if (strcmp(key, "confirm") == 0)
+		return confirm(c, val, why);
 	*why = "unknown keyword";
 	return -1;
 }

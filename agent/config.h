@@ -8,11 +8,23 @@
  *   pinentry PROGRAM        the pinentry to run for PINs
  *   token-timeout SECONDS   watchdog for every token call (default 30)
  *   pinentry-timeout SECONDS  how long a PIN prompt waits (default 60)
+ *   pin-cache none|login|ttl SECONDS
+ *                           none: log out after every operation; login
+ *                           (default): stay logged in, keep no PIN (a key
+ *                           that wants its PIN at every use asks every
+ *                           time, as the card intends); ttl: stay logged
+ *                           in and reuse the PIN for such keys for SECONDS
+ *                           after it was entered, then forget it and log out
+ *   idle-lock MINUTES       log out of a token unused for so long (or
+ *                           SECONDSs: "idle-lock 90s")
+ *   confirm none|sign|decrypt|all   ask the user (pinentry) to allow each
+ *                           such operation; decrypt covers key derivation
  */
 #ifndef CARDAGENT_CONFIG_H
 #define CARDAGENT_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config {
 	char **modules;
@@ -21,6 +33,11 @@ struct config {
 	char *pinentry;
 	unsigned token_timeout_ms;
 	unsigned pinentry_timeout_s;
+	enum pin_cache { PIN_CACHE_LOGIN, PIN_CACHE_NONE, PIN_CACHE_TTL }
+	    pin_cache;
+	unsigned pin_ttl_s;		/* PIN_CACHE_TTL */
+	unsigned idle_lock_s;		/* 0: never */
+	uint32_t confirm;		/* CA_OP_* needing the user's OK */
 };
 
 /* Sets the defaults. */

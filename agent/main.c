@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "modules.h"
+#include "policy.h"
 #include "prompt.h"
 #include "tokenhost.h"
 
@@ -151,6 +152,14 @@ static void
 hosts_ready(void)
 {
 	clients_resume();
+}
+
+/* A host's tokens changed: watchers hear of it, kept PINs are checked. */
+static void
+tokens_changed(void)
+{
+	policy_tokens_changed();
+	clients_tokens_changed();
 }
 
 int
@@ -283,7 +292,8 @@ main(int argc, char **argv)
 		log_err("start-up failed: out of resources");
 		goto out;
 	}
-	hosts_on_change(clients_tokens_changed);
+	policy_init(l, &cfg);
+	hosts_on_change(tokens_changed);
 	log_info("listening on %s, %zu module(s)", path, cfg.nmodules);
 	if (foreground && !activated) {
 		printf("CARDAGENT_SOCK=%s; export CARDAGENT_SOCK;\n", path);
@@ -292,6 +302,7 @@ main(int argc, char **argv)
 	rc = loop_run(l) == 0 ? 0 : 1;
 	clients_close_all();
 	hosts_stop();
+	policy_stop();
 	prompt_shutdown();
 	if (!activated)
 		(void)unlink(path);

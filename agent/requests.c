@@ -9,6 +9,7 @@
 #include "client.h"
 #include "hosts.h"
 #include "log.h"
+#include "policy.h"
 #include "prompt.h"
 #include "secret.h"
 
@@ -32,6 +33,7 @@ struct request {
  */
 struct login_wait {
 	char *token_id;
+	struct ca_secret *pin;	/* sent, kept until the answer */
 	struct request *head, **tail;
 	struct login_wait *next;
 };
@@ -152,6 +154,11 @@ login_done(struct login_wait *w, uint32_t status, const char *text)
 	for (pp = &logins; *pp != w; pp = &(*pp)->next)
 		;
 	*pp = w->next;
+	if (status == CA_OK)
+		policy_pin_worked(w->token_id, w->pin);
+	else if (status == CA_E_PIN_INCORRECT || status == CA_E_PIN_LOCKED)
+		policy_forget(w->token_id);
+	ca_secret_free(w->pin);
 	for (r = w->head; r != NULL; r = rn) {
 		rn = r->wnext;
 		r->wnext = NULL;
@@ -195,8 +202,8 @@ login_send(struct login_wait *w, struct ca_secret *pin)
 	m.type = CA_MSG_LOGIN;
 	m.u.login.token_id = w->token_id;
 	m.u.login.pin = pin;
+	w->pin = pin;
 	host_call(h, &m, login_reply, w);
-	ca_secret_free(pin);
 }
 
 static void
@@ -278,7 +285,20 @@ op_verb(uint8_t type)
 static void
 op_reply(void *arg, struct ca_msg *reply)
 {
-	finish(arg, reply);
+	struct request *r = arg;
+	const struct ca_key *k;
+	struct host *h;
+
+	if ((k = hosts_find_key(r->m.u.op.key_id, &h)) != NULL) {
+		if (reply->type == CA_MSG_ERROR &&
+		    (reply->u.error.code == CA_E_PIN_INCORRECT ||
+		    reply->u.error.code == CA_E_PIN_LOCKED))
+			policy_forget(k->token_id);
+		else if (reply->type != CA_MSG_ERROR && k->always_auth)
+			policy_pin_worked(k->token_id, r->m.u.op.pin);
+		policy_used(k->token_id);
+	}
+	finish(r, reply);
 }
 
 static void
@@ -330,6 +350,11 @@ op_ready(struct request *r)
 		return;
 	}
 	if (t->flags & CA_TOK_PROTECTED_PATH) {
+		op_send(r);
+		return;
+	}
+	/* pin-cache ttl: the PIN typed a moment ago, if the card allows. */
+	if ((r->m.u.op.pin = policy_pin(t)) != NULL) {
 		op_send(r);
 		return;
 	}
@@ -462,10 +487,11 @@ lock_one(void *arg, struct host *h, const struct ca_token *t)
 	struct request *r = arg;
 	struct ca_msg m;
 
-	if (!(t->flags & CA_TOK_LOGGED_IN) || (t->flags & CA_TOK_HOST_DOWN))
-		return 0;
 	if (r->m.u.login.token_id[0] != '\0' &&
 	    strcmp(r->m.u.login.token_id, t->id) != 0)
+		return 0;
+	policy_forget(t->id);
+	if (!(t->flags & CA_TOK_LOGGED_IN) || (t->flags & CA_TOK_HOST_DOWN))
 		return 0;
 	memset(&m, 0, sizeof(m));
 	m.type = CA_MSG_LOCK;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "msg.h"
 
 #include "fuzz.h"
 
@@ -99,6 +100,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(c.token_timeout_ms >= 1000 &&
 	    c.token_timeout_ms <= 86400u * 1000);
 	FUZZ_CHECK(c.pinentry_timeout_s >= 1 && c.pinentry_timeout_s <= 86400);
+	FUZZ_CHECK(c.pin_cache != PIN_CACHE_TTL ||
+	    (c.pin_ttl_s >= 1 && c.pin_ttl_s <= 86400));
+	FUZZ_CHECK(c.idle_lock_s <= 86400);
+	FUZZ_CHECK((c.confirm & ~(uint32_t)(CA_OP_SIGN | CA_OP_DECRYPT |
+	    CA_OP_DERIVE)) == 0);
 	config_free(&c);
 	return 0;
 }

@@ -96,7 +96,10 @@ def config_seeds():
             "socket /run/user/1000/cardagent/socket\n"
             "pinentry /usr/bin/pinentry-curses\n"
             "token-timeout 30\n"
-            "pinentry-timeout 120\n"),
+            "pinentry-timeout 120\n"
+            "pin-cache ttl 300\n"
+            "idle-lock 15\n"
+            "confirm sign\n"),
         "spaces.conf": (
             "\t module\t/opt/p11/lib.so   # trailing comment\n"
             "\n   \n#only a comment\n"
