@@ -33,12 +33,12 @@
 /* Holds a maximal line plus the start of the next one; mmap rounds it to a
  * page anyway. */
 #define RBUF_LEN	4096
-/* Everything but GETPIN is answered without user interaction, so silence
- * this long means the program is not a working pinentry. */
+/* Everything but GETPIN and CONFIRM is answered without user interaction,
+ * so silence this long means the program is not a working pinentry. */
 #define REPLY_MS	15000
 /* pinentry enforces SETTIMEOUT itself; this only catches one that does not
  * (or ignores the command) so the worker thread still comes back. */
-#define GETPIN_SLACK_MS	15000
+#define DIALOG_SLACK_MS	15000
 /* How long a pinentry gets to exit before SIGTERM, and again before
  * SIGKILL. */
 #define EXIT_GRACE_MS	1000
@@ -386,7 +386,7 @@ env_option(char *buf, size_t len, const char *key, const char *var)
 	return n < 0 || (size_t)n >= len ? NULL : buf;
 }
 
-/* Sends everything GETPIN needs to have been told beforehand. */
+/* Sends everything the dialog needs to have been told beforehand. */
 static int
 setup(struct conn *c, const struct pinentry_req *req)
 {
@@ -407,6 +407,8 @@ setup(struct conn *c, const struct pinentry_req *req)
 		{ "SETDESC", req->description, false },
 		{ "SETPROMPT", req->prompt, false },
 		{ "SETERROR", req->error, false },
+		{ "SETOK", req->ok, false },
+		{ "SETCANCEL", req->cancel, false },
 		{ "SETKEYINFO", req->keyinfo, true },
 		{ "SETTIMEOUT", req->timeout != 0 ? timeout : NULL, true },
 	};
@@ -573,6 +575,64 @@ is_cancel(unsigned long code)
 	}
 }
 
+/*
+ * One whole conversation: starts the pinentry, sets up the dialog, sends
+ * cmd (GETPIN or CONFIRM, which wait for the user) with its D lines going
+ * into data, and always ends the program.  The caller has checked req and
+ * set up c, whose err is still empty.
+ */
+static enum pinentry_status
+converse(struct conn *c, const struct pinentry_req *req, const char *cmd,
+    struct ca_secret *data)
+{
+	enum pinentry_status status = PINENTRY_FAILED;
+	int64_t deadline;
+
+	if ((c->rbuf = ca_secret_new(RBUF_LEN)) == NULL) {
+		fail(c, "cannot allocate secure memory for pinentry");
+		return PINENTRY_FAILED;
+	}
+	if (spawn(c, req->program != NULL ? req->program : "pinentry") == -1 ||
+	    greeting(c) == -1 || setup(c, req) == -1)
+		goto out;
+
+	deadline = req->timeout == 0 ? NO_DEADLINE :
+	    now_ms() + (int64_t)req->timeout * 1000 + DIALOG_SLACK_MS;
+	switch (transact(c, cmd, NULL, deadline, data)) {
+	case REPLY_OK:
+		status = PINENTRY_OK;
+		break;
+	case REPLY_ERR:
+		if (is_cancel(c->errcode))
+			status = PINENTRY_CANCELLED;
+		else if (GPGERR_CODE(c->errcode) == GPGERR_TIMEOUT)
+			fail(c, "pinentry timed out");
+		else
+			fail(c, "pinentry %s failed: %s (error %lu)",
+			    cmd, c->errtext, c->errcode);
+		break;
+	case REPLY_BROKEN:
+		break;
+	}
+
+ out:
+	/* A polite BYE lets pinentry restore the tty and exit on its own;
+	 * its answer no longer matters. */
+	if (c->in_step)
+		(void)transact(c, "BYE", NULL, now_ms() + REPLY_MS, NULL);
+	if (c->to != -1)
+		(void)close(c->to);
+	if (c->from != -1)
+		(void)close(c->from);
+	if (c->pid != -1)
+		reap(c->pid);
+	ca_secret_free(c->rbuf);
+	c->rbuf = NULL;
+	if (status != PINENTRY_FAILED && c->err != NULL && c->errlen > 0)
+		c->err[0] = '\0';
+	return status;
+}
+
 enum pinentry_status
 pinentry_getpin(const struct pinentry_req *req, struct ca_secret **pin,
     char *err, size_t errlen)
@@ -580,9 +640,8 @@ pinentry_getpin(const struct pinentry_req *req, struct ca_secret **pin,
 	struct conn c = {
 		.pid = -1, .to = -1, .from = -1, .err = err, .errlen = errlen
 	};
-	struct ca_secret *secret = NULL;
-	enum pinentry_status status = PINENTRY_FAILED;
-	int64_t deadline;
+	struct ca_secret *secret;
+	enum pinentry_status status;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -592,52 +651,30 @@ pinentry_getpin(const struct pinentry_req *req, struct ca_secret **pin,
 	}
 	*pin = NULL;
 
-	if ((c.rbuf = ca_secret_new(RBUF_LEN)) == NULL ||
-	    (secret = ca_secret_new(PINENTRY_PIN_MAX)) == NULL) {
+	if ((secret = ca_secret_new(PINENTRY_PIN_MAX)) == NULL) {
 		fail(&c, "cannot allocate secure memory for the PIN");
-		goto out;
+		return PINENTRY_FAILED;
 	}
-	if (spawn(&c, req->program != NULL ? req->program : "pinentry") == -1 ||
-	    greeting(&c) == -1 || setup(&c, req) == -1)
-		goto out;
-
-	deadline = req->timeout == 0 ? NO_DEADLINE :
-	    now_ms() + (int64_t)req->timeout * 1000 + GETPIN_SLACK_MS;
-	switch (transact(&c, "GETPIN", NULL, deadline, secret)) {
-	case REPLY_OK:
-		status = PINENTRY_OK;
-		break;
-	case REPLY_ERR:
-		if (is_cancel(c.errcode))
-			status = PINENTRY_CANCELLED;
-		else if (GPGERR_CODE(c.errcode) == GPGERR_TIMEOUT)
-			fail(&c, "pinentry timed out");
-		else
-			fail(&c, "pinentry GETPIN failed: %s (error %lu)",
-			    c.errtext, c.errcode);
-		break;
-	case REPLY_BROKEN:
-		break;
-	}
-
- out:
-	/* A polite BYE lets pinentry restore the tty and exit on its own;
-	 * its answer no longer matters. */
-	if (c.in_step)
-		(void)transact(&c, "BYE", NULL, now_ms() + REPLY_MS, NULL);
-	if (c.to != -1)
-		(void)close(c.to);
-	if (c.from != -1)
-		(void)close(c.from);
-	if (c.pid != -1)
-		reap(c.pid);
-	ca_secret_free(c.rbuf);
-	if (status == PINENTRY_OK) {
+	if ((status = converse(&c, req, "GETPIN", secret)) == PINENTRY_OK)
 		*pin = secret;
-		secret = NULL;
-	}
-	ca_secret_free(secret);
-	if (status != PINENTRY_FAILED && err != NULL && errlen > 0)
-		err[0] = '\0';
+	else
+		ca_secret_free(secret);
 	return status;
+}
+
+enum pinentry_status
+pinentry_confirm(const struct pinentry_req *req, char *err, size_t errlen)
+{
+	struct conn c = {
+		.pid = -1, .to = -1, .from = -1, .err = err, .errlen = errlen
+	};
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (req == NULL || req->description == NULL) {
+		fail(&c, "pinentry_confirm: invalid arguments");
+		return PINENTRY_FAILED;
+	}
+	/* No data: D lines in answer to CONFIRM are a protocol error. */
+	return converse(&c, req, "CONFIRM", NULL);
 }

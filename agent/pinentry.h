@@ -1,5 +1,6 @@
 /*
- * pinentry.h: ask the user for a PIN through GnuPG's pinentry program.
+ * pinentry.h: ask the user for a PIN, or to allow an operation, through
+ * GnuPG's pinentry program.
  *
  * The agent runs pinentry as a child process and talks the Assuan protocol
  * to it over a pair of pipes, the same way gpg-agent does, so every
@@ -29,12 +30,14 @@ struct pinentry_req {
 	const char *prompt;      /* SETPROMPT, e.g. "PIN:" */
 	const char *error;       /* SETERROR, NULL if none */
 	const char *keyinfo;     /* SETKEYINFO, NULL if none */
+	const char *ok;          /* SETOK: OK button label, e.g. "Allow" */
+	const char *cancel;      /* SETCANCEL: Cancel button label, "Deny" */
 	unsigned timeout;        /* SETTIMEOUT seconds; 0 = none */
 };
 
 enum pinentry_status {
-	PINENTRY_OK = 0,	/* *pin holds the PIN */
-	PINENTRY_CANCELLED,	/* the user dismissed the dialog */
+	PINENTRY_OK = 0,	/* *pin holds the PIN, or the user allowed */
+	PINENTRY_CANCELLED,	/* the user dismissed the dialog or denied */
 	PINENTRY_FAILED		/* anything else; err says why */
 };
 
@@ -52,8 +55,11 @@ enum pinentry_status {
  * PIN bytes.  Failures include: the program cannot be started, it exits or
  * closes its pipes early, it sends malformed, over-long or unexpected lines,
  * it does not answer a non-interactive command within 15 seconds, it
- * refuses a command, the PIN exceeds PINENTRY_PIN_MAX bytes, or pinentry's
- * own timeout expired ("timed out").  err is left empty on the other results.
+ * refuses a command (SETKEYINFO and SETTIMEOUT excepted: older pinentries
+ * lack them and they are then skipped), the PIN exceeds PINENTRY_PIN_MAX
+ * bytes, or pinentry's own timeout expired ("timed out").  err is left
+ * empty on the other results.  PINENTRY_CANCELLED covers every "cancelled"
+ * and "not confirmed" error code pinentry may send, whatever its source.
  *
  * Blocking; the agent calls it from a worker thread.  It keeps no global
  * state, so concurrent calls are safe (each runs its own pinentry).  While
@@ -78,5 +84,24 @@ enum pinentry_status {
  */
 enum pinentry_status pinentry_getpin(const struct pinentry_req *req,
     struct ca_secret **pin, char *err, size_t errlen);
+
+/*
+ * Runs the pinentry program and asks the user to allow something, with
+ * req->description as the question and req->ok and req->cancel, when set,
+ * as the button labels (req->prompt is of no use here).
+ *
+ * Returns PINENTRY_OK if the user allowed, PINENTRY_CANCELLED if they
+ * denied or dismissed the dialog, and PINENTRY_FAILED, with a reason in err
+ * as for pinentry_getpin(), for everything else, including a NULL req or
+ * req->description: a dialog that does not say what it allows must not be
+ * answered.  Callers must treat every result but PINENTRY_OK as "not
+ * allowed".  err is left empty unless PINENTRY_FAILED.
+ *
+ * Nothing is returned or allocated for the caller.  Process requirements,
+ * the child's context, blocking and timeouts are those of
+ * pinentry_getpin(), CONFIRM taking the place of GETPIN.
+ */
+enum pinentry_status pinentry_confirm(const struct pinentry_req *req,
+    char *err, size_t errlen);
 
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "secret.h"
 
 struct ask {
+	bool confirm;		/* a confirmation, not a PIN prompt */
 	char *title, *desc, *keyinfo;
 	prompt_cb cb;
 	void *arg;
@@ -42,13 +44,22 @@ worker(void *arg)
 		.program = P.program,
 		.title = a->title,
 		.description = a->desc,
-		.prompt = "PIN:",
 		.keyinfo = a->keyinfo,
 		.timeout = P.timeout_s,
 	};
 	ssize_t r;
 
-	a->st = pinentry_getpin(&req, &a->pin, a->err, sizeof(a->err));
+	if (a->confirm) {
+		/* Buttons that answer the question; OK/Cancel invite a
+		 * click by habit. */
+		req.ok = "Allow";
+		req.cancel = "Deny";
+		a->st = pinentry_confirm(&req, a->err, sizeof(a->err));
+	} else {
+		req.prompt = "PIN:";
+		a->st = pinentry_getpin(&req, &a->pin, a->err,
+		    sizeof(a->err));
+	}
 	do {
 		r = write(P.pipe[1], &a, sizeof(a));
 	} while (r == -1 && errno == EINTR);
@@ -97,7 +108,8 @@ deliver(struct ask *a)
 		break;
 	default:
 		status = CA_E_PIN_REQUIRED;
-		log_warn("PIN prompt failed: %s", a->err);
+		log_warn("%s failed: %s", a->confirm ? "confirmation dialog" :
+		    "PIN prompt", a->err);
 		break;
 	}
 	a->cb(a->arg, status, status == CA_OK ? a->pin : NULL, a->err);
@@ -146,9 +158,14 @@ dup_or_null(const char *s)
 	return s != NULL ? strdup(s) : NULL;
 }
 
-void
-prompt_ask(const char *title, const char *desc, const char *keyinfo,
-    prompt_cb cb, void *arg)
+/*
+ * Appends to the one queue both kinds of dialog share.  A string lost to
+ * malloc fails the request rather than leaving it out: a dialog must not
+ * ask for a PIN or a confirmation without saying what for.
+ */
+static void
+enqueue(bool confirm, const char *title, const char *desc,
+    const char *keyinfo, prompt_cb cb, void *arg)
 {
 	struct ask *a;
 
@@ -156,9 +173,17 @@ prompt_ask(const char *title, const char *desc, const char *keyinfo,
 		cb(arg, CA_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
+	a->confirm = confirm;
 	a->title = dup_or_null(title);
 	a->desc = dup_or_null(desc);
 	a->keyinfo = dup_or_null(keyinfo);
+	if ((title != NULL && a->title == NULL) ||
+	    (desc != NULL && a->desc == NULL) ||
+	    (keyinfo != NULL && a->keyinfo == NULL)) {
+		free_ask(a);
+		cb(arg, CA_E_INTERNAL, NULL, "out of memory");
+		return;
+	}
 	a->cb = cb;
 	a->arg = arg;
 	if (P.tail != NULL)
@@ -167,6 +192,20 @@ prompt_ask(const char *title, const char *desc, const char *keyinfo,
 		P.head = a;
 	P.tail = a;
 	start_next();
+}
+
+void
+prompt_ask(const char *title, const char *desc, const char *keyinfo,
+    prompt_cb cb, void *arg)
+{
+	enqueue(false, title, desc, keyinfo, cb, arg);
+}
+
+void
+prompt_confirm(const char *title, const char *desc, const char *keyinfo,
+    prompt_cb cb, void *arg)
+{
+	enqueue(true, title, desc, keyinfo, cb, arg);
 }
 
 void

@@ -6,12 +6,24 @@
 #                         "GETPIN <desc>" / "CONFIRM <desc>", where <desc> is
 #                         the last SETDESC argument exactly as received (still
 #                         percent-escaped, so it always fits on one line).
+#                         SETOK and SETCANCEL are logged as received too, as
+#                         "SETOK <label>" / "SETCANCEL <label>", each when it
+#                         arrives (so before the GETPIN or CONFIRM line).
 #   FAKE_PINENTRY_PIN     file whose first line is the PIN; read at every
 #                         GETPIN, so a test may change it between prompts.
 #   FAKE_PINENTRY_CANCEL  when the PIN file is absent, "1" makes the cancel
 #                         reply carry pinentry's source tag, as real ones do.
 #   FAKE_PINENTRY_WAIT    file holding seconds to wait before answering
-#                         GETPIN, like a user who has not typed yet.
+#                         GETPIN or CONFIRM, like a user who has not typed
+#                         or clicked yet.
+#   FAKE_PINENTRY_CONFIRM file whose first line answers CONFIRM, read at every
+#                         CONFIRM: "yes" allows (OK), "no" denies as pinentry
+#                         does ("ERR 83886194 Not confirmed <Pinentry>",
+#                         GPG_ERR_NOT_CONFIRMED), "cancel" is the Cancel
+#                         button or Escape ("ERR 83886179 Operation cancelled
+#                         <Pinentry>", GPG_ERR_CANCELED); anything else is an
+#                         error that is no cancel (GPG_ERR_GENERAL), so a
+#                         typo in a test shows.  No file: allowed.
 # Without a PIN file GETPIN is answered as if the user pressed Cancel.
 
 set -u
@@ -21,6 +33,13 @@ desc=
 log() {
 	if [[ -n ${FAKE_PINENTRY_LOG:-} ]]; then
 		printf '%s\n' "$1" >>"$FAKE_PINENTRY_LOG"
+	fi
+}
+
+# A user who takes their time: the file holds seconds to wait.
+user_wait() {
+	if [[ -n ${FAKE_PINENTRY_WAIT:-} && -f $FAKE_PINENTRY_WAIT ]]; then
+		sleep "$(cat "$FAKE_PINENTRY_WAIT")"
 	fi
 }
 
@@ -60,12 +79,13 @@ while IFS= read -r line; do
 		desc=$arg
 		echo OK
 		;;
+	SETOK | SETCANCEL)
+		log "${cmd^^} $arg"
+		echo OK
+		;;
 	GETPIN)
 		log "GETPIN $desc"
-		# A user who takes their time: the file holds seconds to wait.
-		if [[ -n ${FAKE_PINENTRY_WAIT:-} && -f $FAKE_PINENTRY_WAIT ]]; then
-			sleep "$(cat "$FAKE_PINENTRY_WAIT")"
-		fi
+		user_wait
 		if [[ -n ${FAKE_PINENTRY_PIN:-} && -f $FAKE_PINENTRY_PIN ]]; then
 			pin=
 			IFS= read -r pin <"$FAKE_PINENTRY_PIN" || true
@@ -79,7 +99,19 @@ while IFS= read -r line; do
 		;;
 	CONFIRM)
 		log "CONFIRM $desc"
-		echo OK
+		user_wait
+		answer=yes
+		file=${FAKE_PINENTRY_CONFIRM:-}
+		if [[ -n $file && -f $file ]]; then
+			answer=
+			IFS= read -r answer <"$file" || true
+		fi
+		case $answer in
+		yes) echo OK ;;
+		no) echo "ERR 83886194 Not confirmed <Pinentry>" ;;
+		cancel) echo "ERR 83886179 Operation cancelled <Pinentry>" ;;
+		*) echo "ERR 83886081 Bad FAKE_PINENTRY_CONFIRM <Pinentry>" ;;
+		esac
 		;;
 	BYE)
 		echo "OK closing connection"

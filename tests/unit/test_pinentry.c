@@ -1,6 +1,7 @@
 /*
- * test_pinentry.c: pinentry_getpin() against tests/fake-pinentry.sh and
- * against small throwaway scripts that misbehave on purpose.
+ * test_pinentry.c: pinentry_getpin() and pinentry_confirm() against
+ * tests/fake-pinentry.sh and against small throwaway scripts that misbehave
+ * on purpose.
  *
  * The fake is found through $FAKE_PINENTRY, else FAKE_PINENTRY_PATH.
  */
@@ -35,6 +36,7 @@ struct fx {
 	char dir[64];
 	char pinfile[128];
 	char logfile[128];
+	char confirmfile[128];
 	char script[128];
 	char err[256];
 	struct ca_secret *pin;
@@ -112,9 +114,12 @@ setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->pinfile, sizeof(f->pinfile), "%s/pin", f->dir);
 	snprintf(f->logfile, sizeof(f->logfile), "%s/log", f->dir);
+	snprintf(f->confirmfile, sizeof(f->confirmfile), "%s/confirm",
+	    f->dir);
 	snprintf(f->script, sizeof(f->script), "%s/script", f->dir);
 	setenv("FAKE_PINENTRY_PIN", f->pinfile, 1);
 	setenv("FAKE_PINENTRY_LOG", f->logfile, 1);
+	setenv("FAKE_PINENTRY_CONFIRM", f->confirmfile, 1);
 	unsetenv("FAKE_PINENTRY_CANCEL");
 	unsetenv("GPG_TTY");
 	unsetenv("TERM");
@@ -137,6 +142,7 @@ teardown(void **state)
 	ca_secret_free(f->pin);
 	unlink(f->pinfile);
 	unlink(f->logfile);
+	unlink(f->confirmfile);
 	unlink(f->script);
 	assert_int_equal(rmdir(f->dir), 0);
 	free(f);
@@ -150,6 +156,26 @@ ask(struct fx *f, const struct pinentry_req *req)
 	f->pin = (struct ca_secret *)1;	/* must be overwritten */
 	memset(f->err, 'X', sizeof(f->err));
 	return pinentry_getpin(req, &f->pin, f->err, sizeof(f->err));
+}
+
+/* pinentry_confirm(), with f->pin NULL so assert_failed() applies. */
+static enum pinentry_status
+confirm(struct fx *f, const struct pinentry_req *req)
+{
+	ca_secret_free(f->pin);
+	f->pin = NULL;
+	memset(f->err, 'X', sizeof(f->err));
+	return pinentry_confirm(req, f->err, sizeof(f->err));
+}
+
+/* The fake's answer to the next CONFIRM: "yes", "no", "cancel", ... */
+static void
+set_confirm(struct fx *f, const char *answer)
+{
+	char line[32];
+
+	snprintf(line, sizeof(line), "%s\n", answer);
+	write_file(f->confirmfile, line, strlen(line), 0600);
 }
 
 static void
@@ -573,6 +599,222 @@ test_bad_arguments(void **state)
 	assert_true(strlen(f->err) == 3);
 }
 
+static void
+test_confirm_allowed(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = {
+		.program = fake(), .description = "Allow signing with key X?"
+	};
+	char log[256];
+
+	/* No answer file: the fake allows, as it always did. */
+	assert_int_equal(confirm(f, &req), PINENTRY_OK);
+	assert_string_equal(f->err, "");
+	set_confirm(f, "yes");
+	assert_int_equal(confirm(f, &req), PINENTRY_OK);
+	assert_string_equal(f->err, "");
+	assert_string_equal(slurp(f->logfile, log, sizeof(log)),
+	    "CONFIRM Allow signing with key X?\n"
+	    "CONFIRM Allow signing with key X?\n");
+}
+
+static void
+test_confirm_denied(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = { .program = fake(), .description = "q" };
+	char log[256];
+
+	set_confirm(f, "no");
+	assert_int_equal(confirm(f, &req), PINENTRY_CANCELLED);
+	assert_string_equal(f->err, "");
+	set_confirm(f, "cancel");
+	assert_int_equal(confirm(f, &req), PINENTRY_CANCELLED);
+	assert_string_equal(f->err, "");
+	assert_string_equal(slurp(f->logfile, log, sizeof(log)),
+	    "CONFIRM q\nCONFIRM q\n");
+}
+
+/* Both codes a dialog is refused with, whatever the source bits say. */
+static void
+test_confirm_denied_codes(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = { .description = "q" };
+	static const char *const codes[] = {
+		"83886194 Not confirmed <Pinentry>", "83886194 Not confirmed",
+		"114", "114 Not confirmed",
+		"83886179 Operation cancelled <Pinentry>",
+		"83886179 Operation cancelled", "99",
+	};
+	char body[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		snprintf(body, sizeof(body),
+		    "echo OK\n"
+		    "while read -r l; do case $l in\n"
+		    "CONFIRM) echo 'ERR %s';; *) echo OK;; esac; done",
+		    codes[i]);
+		req.program = script(f, body);
+		assert_int_equal(confirm(f, &req), PINENTRY_CANCELLED);
+		assert_string_equal(f->err, "");
+	}
+}
+
+/* The exact conversation, and the button labels only when asked for. */
+static void
+test_confirm_transcript(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = {
+		.title = "T", .description = "Allow\nsigning?",
+		.ok = "Allow", .cancel = "Deny 100%", .keyinfo = "n/0123",
+		.timeout = 5,
+	};
+	char body[512], log[1024];
+
+	snprintf(body, sizeof(body),
+	    "echo 'OK hello'\n"
+	    "while IFS= read -r l; do\n"
+	    "  printf '%%s\\n' \"$l\" >>'%s'\n"
+	    "  case $l in\n"
+	    "  CONFIRM) printf 'S PROGRESS 1\\n# note\\nOK\\n' ;;\n"
+	    "  BYE) echo OK; exit 0 ;;\n"
+	    "  *) echo OK ;;\n"
+	    "  esac\n"
+	    "done", f->logfile);
+	req.program = script(f, body);
+	assert_int_equal(confirm(f, &req), PINENTRY_OK);
+	assert_string_equal(f->err, "");
+	assert_string_equal(slurp(f->logfile, log, sizeof(log)),
+	    "SETTITLE T\n"
+	    "SETDESC Allow%0Asigning?\n"
+	    "SETOK Allow\n"
+	    "SETCANCEL Deny 100%25\n"
+	    "SETKEYINFO n/0123\n"
+	    "SETTIMEOUT 5\n"
+	    "CONFIRM\n"
+	    "BYE\n");
+
+	unlink(f->logfile);
+	req.title = req.ok = req.cancel = req.keyinfo = NULL;
+	req.timeout = 0;
+	assert_int_equal(confirm(f, &req), PINENTRY_OK);
+	assert_string_equal(slurp(f->logfile, log, sizeof(log)),
+	    "SETDESC Allow%0Asigning?\nCONFIRM\nBYE\n");
+
+	/* Labels are for any dialog, the PIN prompt too. */
+	unlink(f->logfile);
+	req.ok = "Unlock";
+	assert_int_equal(ask(f, &req), PINENTRY_OK);
+	assert_string_equal(slurp(f->logfile, log, sizeof(log)),
+	    "SETDESC Allow%0Asigning?\nSETOK Unlock\nGETPIN\nBYE\n");
+}
+
+/* The fake logs the labels, for tests that run the whole agent. */
+static void
+test_confirm_labels_logged(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = {
+		.program = fake(), .description = "q", .ok = "Allow",
+		.cancel = "Deny"
+	};
+	char log[256];
+
+	set_confirm(f, "no");
+	assert_int_equal(confirm(f, &req), PINENTRY_CANCELLED);
+	assert_string_equal(slurp(f->logfile, log, sizeof(log)),
+	    "SETOK Allow\nSETCANCEL Deny\nCONFIRM q\n");
+}
+
+static void
+test_confirm_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = { .description = "q", .timeout = 1 };
+
+	req.program = script(f,
+	    "echo OK\n"
+	    "while read -r l; do case $l in\n"
+	    "CONFIRM) echo 'ERR 83886142 Timeout <Pinentry>';;\n"
+	    "*) echo OK;; esac; done");
+	assert_failed(f, confirm(f, &req), "timed out");
+}
+
+/* Whatever goes wrong, the answer is never "allowed". */
+static void
+test_confirm_failures(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = { .description = "q", .ok = "Allow" };
+	static const struct {
+		const char *body;
+		const char *why;
+	} bad[] = {
+		{ "echo OK\n"
+		  "while read -r l; do case $l in\n"
+		  "SETOK*) echo 'ERR 536871187 Unknown IPC command';;\n"
+		  "*) echo OK;; esac; done",
+		  "rejected SETOK: Unknown IPC command" },
+		/* CONFIRM has no data to send back. */
+		{ "echo OK\n"
+		  "while read -r l; do case $l in\n"
+		  "CONFIRM) printf 'D 1\\nOK\\n';; *) echo OK;; esac; done",
+		  "unexpected reply from pinentry to CONFIRM" },
+		{ "echo OK\n"
+		  "while read -r l; do case $l in\n"
+		  "CONFIRM) exit 0;; *) echo OK;; esac; done",
+		  "exited unexpectedly" },
+		{ "echo OK\n"
+		  "while read -r l; do case $l in\n"
+		  "CONFIRM) echo 'ERR 83886081 General error';;\n"
+		  "*) echo OK;; esac; done",
+		  "CONFIRM failed: General error (error 83886081)" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		req.program = script(f, bad[i].body);
+		assert_failed(f, confirm(f, &req), bad[i].why);
+	}
+	/* The fake's own way to flag a mistyped answer file. */
+	req.program = fake();
+	set_confirm(f, "maybe");
+	assert_failed(f, confirm(f, &req), "Bad FAKE_PINENTRY_CONFIRM");
+}
+
+static void
+test_confirm_nonexistent_program(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = {
+		.program = "/nonexistent/pinentry", .description = "q"
+	};
+
+	assert_failed(f, confirm(f, &req), "cannot run /nonexistent/pinentry");
+	req.program = "/bin/true";
+	assert_failed(f, confirm(f, &req), "exited unexpectedly");
+}
+
+/* A dialog that does not say what it allows is never shown. */
+static void
+test_confirm_bad_arguments(void **state)
+{
+	struct fx *f = *state;
+	struct pinentry_req req = { .program = fake() };
+
+	assert_failed(f, confirm(f, &req), "invalid arguments");
+	assert_failed(f, confirm(f, NULL), "invalid arguments");
+	assert_int_equal(pinentry_confirm(NULL, NULL, 0), PINENTRY_FAILED);
+	assert_int_equal(pinentry_confirm(NULL, f->err, 4), PINENTRY_FAILED);
+	assert_true(strlen(f->err) == 3);
+	/* Nothing was run. */
+	assert_int_equal(access(f->logfile, F_OK), -1);
+}
+
 int
 main(void)
 {
@@ -596,6 +838,15 @@ main(void)
 		T(test_exits_immediately),
 		T(test_garbage),
 		T(test_bad_arguments),
+		T(test_confirm_allowed),
+		T(test_confirm_denied),
+		T(test_confirm_denied_codes),
+		T(test_confirm_transcript),
+		T(test_confirm_labels_logged),
+		T(test_confirm_timeout),
+		T(test_confirm_failures),
+		T(test_confirm_nonexistent_program),
+		T(test_confirm_bad_arguments),
 #undef T
 	};
 
