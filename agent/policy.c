@@ -1,5 +1,5 @@
 /*
- * policy.c: pin-cache and idle-lock, applied on the agent's loop.
+ * policy.c: pin-cache, idle-lock and confirm, applied on the agent's loop.
  */
 #define _GNU_SOURCE
 #include "policy.h"
@@ -194,6 +194,15 @@ policy_used(const char *token_id)
 		loop_timer_cancel(P.loop, tp->idle_timer);
 	tp->idle_timer = loop_timer(P.loop, (uint64_t)P.cfg->idle_lock_s *
 	    1000, idle_fire, tp);
+}
+
+int
+policy_confirm(uint8_t type)
+{
+	uint32_t op = type == CA_MSG_SIGN ? CA_OP_SIGN : type ==
+	    CA_MSG_DECRYPT ? CA_OP_DECRYPT : CA_OP_DERIVE;
+
+	return P.cfg != NULL && (P.cfg->confirm & op) != 0;
 }
 
 void

@@ -1,8 +1,9 @@
 /*
- * policy.h: what the user chose for PINs and logins (cardagent.conf:
- * pin-cache, idle-lock): when a token is logged out on the agent's own
- * initiative, and whether the PIN of a key that wants it at every use may
- * be reused. Kept PINs live in locked memory (secret.h) and are wiped when
+ * policy.h: what the user chose for PINs, logins and confirmations
+ * (cardagent.conf: pin-cache, idle-lock, confirm): when a token is logged
+ * out on the agent's own initiative, whether the PIN of a key that wants
+ * it at every use may be reused, and which operations the user must allow
+ * one by one. Kept PINs live in locked memory (secret.h) and are wiped when
  * their time is up, when the card goes, when it is locked, and as soon as
  * the token reports a PIN failure or few tries left: a kept PIN is never
  * tried where a wrong one could bring a card closer to locking.
@@ -37,6 +38,9 @@ void policy_forget(const char *token_id);
 /* An operation on token_id finished: idle-lock starts counting again, and
  * with pin-cache none the token is logged out. */
 void policy_used(const char *token_id);
+/* Whether a request of this type (SIGN, DECRYPT, DERIVE) needs the user
+ * to allow it first (confirm). */
+int policy_confirm(uint8_t type);
 /* The tokens may have changed (hosts_on_change): PINs of tokens gone,
  * logged out or short of tries are forgotten. */
 void policy_tokens_changed(void);

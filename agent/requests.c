@@ -365,6 +365,87 @@ op_ready(struct request *r)
 	prompt_ask("cardagent", desc, k->id, op_pin, r);
 }
 
+/* The client's program name, from /proc (for the user to judge). */
+static void
+client_name(const struct request *r, char *buf, size_t len)
+{
+	char path[64];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(buf, len, "an unknown program");
+	if (r->c == NULL)
+		return;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)r->c->pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	if (fgets(buf, (int)len, f) != NULL && (n = strcspn(buf, "\n")) > 0)
+		buf[n] = '\0';
+	else
+		snprintf(buf, len, "an unknown program");
+	fclose(f);
+}
+
+/* Logs in if needed, then on to op_ready. The index may have changed
+ * while the user was asked, so the key and token are found again. */
+static void
+op_go(struct request *r)
+{
+	const struct ca_token *t;
+	const struct ca_key *k;
+	const char *why;
+	struct host *h;
+	uint32_t st;
+
+	if ((k = hosts_find_key(r->m.u.op.key_id, &h)) == NULL ||
+	    (t = hosts_find_token(k->token_id, &h)) == NULL) {
+		fail(r, CA_E_NO_KEY, "the key has gone");
+		return;
+	}
+	if ((st = token_usable(t, &why)) != CA_OK) {
+		fail(r, st, "token '%s': %s", t->label, why);
+		return;
+	}
+	if (needs_login(t))
+		login_then(r, t, NULL, op_ready);
+	else
+		op_ready(r);
+}
+
+static void
+op_allowed(void *arg, uint32_t status, struct ca_secret *pin,
+    const char *err)
+{
+	struct request *r = arg;
+
+	ca_secret_free(pin);
+	if (status != CA_OK) {
+		fail(r, status == CA_E_INTERNAL ? status : CA_E_CANCELLED,
+		    "%s", status == CA_E_CANCELLED ? "the user did not allow "
+		    "it" : err != NULL ? err : "no confirmation could be asked");
+		return;
+	}
+	if (r->c == NULL) {
+		fail(r, CA_E_CANCELLED, "client gone");
+		return;
+	}
+	op_go(r);
+}
+
+/* confirm: the user allows this one operation, or it does not happen. */
+static void
+op_confirm(struct request *r, const struct ca_key *k,
+    const struct ca_token *t)
+{
+	char desc[1024], who[64];
+
+	client_name(r, who, sizeof(who));
+	snprintf(desc, sizeof(desc), "Allow %s (process %ld) to %s with the "
+	    "key \"%s\" on the token \"%s\"?", who, r->c != NULL ?
+	    (long)r->c->pid : 0L, op_verb(r->m.type), k->label, t->label);
+	prompt_confirm("cardagent", desc, k->id, op_allowed, r);
+}
+
 static void
 op_start(struct request *r)
 {
@@ -396,10 +477,10 @@ op_start(struct request *r)
 		fail(r, st, "token '%s': %s", t->label, why);
 		return;
 	}
-	if (needs_login(t))
-		login_then(r, t, NULL, op_ready);
+	if (policy_confirm(r->m.type))
+		op_confirm(r, k, t);
 	else
-		op_ready(r);
+		op_go(r);
 }
 
 /* ---- LOGIN, LOCK ---- */

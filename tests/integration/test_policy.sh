@@ -86,4 +86,25 @@ check "  still logged in at once" logged_in
 check "  logged out once idle for 2 s" wait_out 5
 check "  the log says why" grep -q "unused (idle-lock)" "$T/agent.log"
 
+export FAKE_PINENTRY_CONFIRM=$T/confirm
+agent "confirm sign"
+check "confirm: login" login
+echo yes >"$FAKE_PINENTRY_CONFIRM"
+check "confirm sign: allowed, it signs" sign "$plain"
+check "  the dialog named the program, the key and the token" grep -q \
+    '^CONFIRM Allow cardsign (process [0-9]*) to sign with the key "p256-sign" on the token "alice"?' \
+    "$FAKE_PINENTRY_LOG"
+echo no >"$FAKE_PINENTRY_CONFIRM"
+expect_exit 9 "confirm sign: denied, nothing is signed" sign "$plain"
+check "  and it says so" grep -q 'did not allow' "$T/out"
+: >"$FAKE_PINENTRY_LOG"
+check "confirm sign: decryption needs no confirmation" bash -c "
+    openssl pkeyutl -encrypt -certin \
+    -inkey '$FIXTURE_DIR/pki/alice-rsa2048-km.pem' -in '$T/d' \
+    -out '$T/wrapped' &&
+    cardsign unwrap --key '$(key_id alice rsa2048-km)' --in '$T/wrapped' \
+    -o '$T/unwrapped' && cmp '$T/d' '$T/unwrapped'"
+check "  (no dialog)" bash -c "! grep -q '^CONFIRM' '$FAKE_PINENTRY_LOG'"
+unset FAKE_PINENTRY_CONFIRM
+
 finish
