@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "cardsign.h"
+#include "roles.h"
 #include "secret.h"
 
 /* Reads a PIN line from stdin straight into locked memory. */
@@ -163,84 +164,152 @@ cmd_status(const struct cs_opts *o)
 	return EX_OK;
 }
 
+/* What a key's certificate says: subject, first e-mail, validity. */
+struct cert_info {
+	char subj[512];
+	char mail[256];
+	char from[16], until[16];	/* YYYY-MM-DD */
+	int valid;			/* now within the two */
+};
+
 static void
-cert_names(const struct ca_key *k, char *subj, size_t slen, char *mail,
-    size_t mlen)
+asn1_date(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1 ||
+	    strftime(buf, len, "%Y-%m-%d", &tm) == 0)
+		snprintf(buf, len, "?");
+}
+
+static void
+cert_info(const struct ca_key *k, struct cert_info *ci)
 {
 	const unsigned char *p = k->cert;
 	STACK_OF(OPENSSL_STRING) *emails;
 	X509 *x;
 
-	subj[0] = mail[0] = '\0';
+	memset(ci, 0, sizeof(*ci));
 	if (k->cert_len == 0 ||
 	    (x = d2i_X509(NULL, &p, (long)k->cert_len)) == NULL)
 		return;
-	X509_NAME_oneline(X509_get_subject_name(x), subj, (int)slen);
+	X509_NAME_oneline(X509_get_subject_name(x), ci->subj,
+	    (int)sizeof(ci->subj));
 	emails = X509_get1_email(x);
 	if (sk_OPENSSL_STRING_num(emails) > 0)
-		snprintf(mail, mlen, "%s", sk_OPENSSL_STRING_value(emails, 0));
+		snprintf(ci->mail, sizeof(ci->mail), "%s",
+		    sk_OPENSSL_STRING_value(emails, 0));
 	X509_email_free(emails);
+	asn1_date(X509_get0_notBefore(x), ci->from, sizeof(ci->from));
+	asn1_date(X509_get0_notAfter(x), ci->until, sizeof(ci->until));
+	ci->valid = X509_cmp_current_time(X509_get0_notBefore(x)) < 0 &&
+	    X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
 	X509_free(x);
+}
+
+static const struct ca_token *
+token_of(const struct ca_key *k, const struct ca_token *t, size_t nt)
+{
+	size_t i;
+
+	for (i = 0; i < nt; i++)
+		if (strcmp(t[i].id, k->token_id) == 0)
+			return &t[i];
+	return NULL;
+}
+
+static void
+print_key(const struct ca_key *k, const char *role,
+    const struct cert_info *ci, const char *ops)
+{
+	printf("%s  %s-%u  %-7s %s%s\n", k->id, k->type == CA_KEY_RSA ?
+	    "RSA" : "EC", k->bits, ops, k->label, k->always_auth ?
+	    "  (PIN every use)" : "");
+	if (role[0] != '\0')
+		printf("  %s\n", role);
+	if (ci->subj[0] != '\0')
+		printf("  %s%s%s%s\n  %s %s to %s\n", ci->subj,
+		    ci->mail[0] ? " <" : "", ci->mail, ci->mail[0] ? ">" : "",
+		    ci->valid ? "valid" : "NOT VALID NOW:", ci->from,
+		    ci->until);
+	else
+		printf("  no certificate\n");
+	printf("  %s\n", k->uri);
+}
+
+static void
+print_key_json(const struct ca_key *k, const char *role,
+    const struct cert_info *ci, int first)
+{
+	printf("%s{\"id\":", first ? "" : ",");
+	json_str(k->id);
+	printf(",\"token\":");
+	json_str(k->token_id);
+	printf(",\"label\":");
+	json_str(k->label);
+	printf(",\"uri\":");
+	json_str(k->uri);
+	printf(",\"type\":\"%s\",\"bits\":%u,\"sign\":%s,"
+	    "\"decrypt\":%s,\"derive\":%s,\"always_authenticate\":%s",
+	    k->type == CA_KEY_RSA ? "rsa" : "ec", k->bits,
+	    (k->ops & CA_OP_SIGN) ? "true" : "false",
+	    (k->ops & CA_OP_DECRYPT) ? "true" : "false",
+	    (k->ops & CA_OP_DERIVE) ? "true" : "false",
+	    k->always_auth ? "true" : "false");
+	printf(",\"role\":");
+	json_str(role);
+	printf(",\"subject\":");
+	json_str(ci->subj);
+	printf(",\"email\":");
+	json_str(ci->mail);
+	printf(",\"not_before\":");
+	json_str(ci->from);
+	printf(",\"not_after\":");
+	json_str(ci->until);
+	printf(",\"valid\":%s,\"has_certificate\":%s}", ci->valid ?
+	    "true" : "false", k->cert_len ? "true" : "false");
 }
 
 int
 cmd_keys(const struct cs_opts *o)
 {
-	char subj[512], mail[256], ops[64];
+	struct ca_token *t = NULL;
+	struct cert_info ci;
+	char role[64], ops[64];
 	struct ca_key *k;
 	struct cac *c;
-	size_t n, i;
+	size_t n, nt = 0, i;
 	int r;
 
 	if ((r = cs_connect(o, &c)) != EX_OK)
 		return r;
-	if ((r = cac_list_keys(c, &k, &n)) != CA_OK) {
+	/* The tokens say which keys sit on PIV or CAC cards. */
+	if ((r = cac_status(c, &t, &nt)) != CA_OK ||
+	    (r = cac_list_keys(c, &k, &n)) != CA_OK) {
 		r = cs_fail(r, "keys: %s", cac_errmsg(c));
+		cac_tokens_free(t, nt);
 		cac_close(c);
 		return r;
 	}
 	if (o->json)
 		putchar('[');
 	for (i = 0; i < n; i++) {
-		cert_names(&k[i], subj, sizeof(subj), mail, sizeof(mail));
+		cert_info(&k[i], &ci);
+		(void)cs_key_role(&k[i], token_of(&k[i], t, nt), role,
+		    sizeof(role));
 		snprintf(ops, sizeof(ops), "%s%s%s",
 		    (k[i].ops & CA_OP_SIGN) ? "sign " : "",
 		    (k[i].ops & CA_OP_DECRYPT) ? "decrypt " : "",
 		    (k[i].ops & CA_OP_DERIVE) ? "derive " : "");
-		if (!o->json) {
-			printf("%s  %s-%u  %-7s %s%s\n  %s%s%s%s\n  %s\n",
-			    k[i].id, k[i].type == CA_KEY_RSA ? "RSA" : "EC",
-			    k[i].bits, ops, k[i].label,
-			    k[i].always_auth ? "  (PIN every use)" : "",
-			    subj, mail[0] ? " <" : "", mail,
-			    mail[0] ? ">" : "", k[i].uri);
-			continue;
-		}
-		printf("%s{\"id\":", i ? "," : "");
-		json_str(k[i].id);
-		printf(",\"token\":");
-		json_str(k[i].token_id);
-		printf(",\"label\":");
-		json_str(k[i].label);
-		printf(",\"uri\":");
-		json_str(k[i].uri);
-		printf(",\"type\":\"%s\",\"bits\":%u,\"sign\":%s,"
-		    "\"decrypt\":%s,\"derive\":%s,\"always_authenticate\":%s",
-		    k[i].type == CA_KEY_RSA ? "rsa" : "ec", k[i].bits,
-		    (k[i].ops & CA_OP_SIGN) ? "true" : "false",
-		    (k[i].ops & CA_OP_DECRYPT) ? "true" : "false",
-		    (k[i].ops & CA_OP_DERIVE) ? "true" : "false",
-		    k[i].always_auth ? "true" : "false");
-		printf(",\"subject\":");
-		json_str(subj);
-		printf(",\"email\":");
-		json_str(mail);
-		printf(",\"has_certificate\":%s}", k[i].cert_len ? "true" :
-		    "false");
+		if (o->json)
+			print_key_json(&k[i], role, &ci, i == 0);
+		else
+			print_key(&k[i], role, &ci, ops);
 	}
 	if (o->json)
 		printf("]\n");
 	cac_keys_free(k, n);
+	cac_tokens_free(t, nt);
 	cac_close(c);
 	return EX_OK;
 }
