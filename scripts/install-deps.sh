@@ -9,6 +9,7 @@ pkgs=(
 	libp11-kit-dev p11-kit p11-kit-modules
 	libcmocka-dev
 	softhsm2 opensc
+	pcscd vsmartcard-vpcd libpcsclite1 opensc-pkcs11 iproute2 python3-cryptography
 	pinentry-curses
 	util-linux
 	python3-minimal
@@ -18,7 +19,8 @@ pkgs=(
 
 missing=()
 for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null ||
+	    missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
