@@ -587,7 +587,7 @@ p11_read_index(struct p11_token *t, struct ca_token *tok,
 	struct group *g = NULL;
 	struct ca_key *keys = NULL;
 	size_t ng = 0, nk = 0, i;
-	int any_priv = 0, hidden;
+	int hidden;
 	CK_RV rv;
 
 	memset(tok, 0, sizeof(*tok));
@@ -609,13 +609,13 @@ p11_read_index(struct p11_token *t, struct ca_token *tok,
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	for (i = 0; i < ng; i++)
-		any_priv |= g[i].has[G_PRIV];
 	/*
-	 * Tokens such as SoftHSM hide private keys until login; until then
-	 * the certificates and public keys show which keys there are.
+	 * Tokens hide private keys until login (SoftHSM all of them, OpenSC's
+	 * PIV all but the PIN-less 9E); until then the certificates and
+	 * public keys show which keys there are, under the ids they will
+	 * have once visible.
 	 */
-	hidden = !any_priv && (tok->flags & CA_TOK_LOGIN_REQUIRED) &&
+	hidden = (tok->flags & CA_TOK_LOGIN_REQUIRED) &&
 	    !(tok->flags & CA_TOK_LOGGED_IN);
 	for (i = 0; i < ng; i++)
 		if ((g[i].has[G_PRIV] || hidden) &&
