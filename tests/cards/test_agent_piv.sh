@@ -82,6 +82,17 @@ check "9C signs again" sign_ok "$a9c" "$A/9c.pem"
 check "  each time with its own PIN (2 prompts)" test "$(prompts)" -eq 2
 check "  the prompt says why" grep -q 'asks for the PIN every time' \
     "$FAKE_PINENTRY_LOG"
+# A wrong PIN for 9C: OpenSC then takes the user as logged out (SoftHSM
+# stays logged in); the agent reads the token's state after a failed
+# context login, so the next operation logs in again instead of failing.
+set_pin "$CARDS_WRONG_PIN"
+expect_exit 5 "9C with a wrong PIN fails" \
+    cardsign sign-digest --key "$a9c" --hash sha256 --in "$T/d" -o "$T/sig"
+set_pin "$CARDS_PIN"
+: >"$FAKE_PINENTRY_LOG"
+check "then 9A signs (after a new login where the card forgot it)" \
+    sign_ok "$a9a" "$A/9a.pem"
+check "and 9C with the right PIN" sign_ok "$a9c" "$A/9c.pem"
 head -c 32 /dev/urandom >"$T/key"
 check "9D decrypts (PKCS#1 v1.5)" bash -c "
     openssl pkeyutl -encrypt -certin -inkey '$A/9d.pem' -in '$T/key' \
