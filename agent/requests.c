@@ -219,6 +219,23 @@ login_pin(void *arg, uint32_t status, struct ca_secret *pin, const char *err)
 	login_send(w, pin);
 }
 
+static const char *op_verb(uint8_t type);
+
+/* ", to sign with the key K" when an operation needs the login. */
+static void
+login_purpose(const struct request *r, char *buf, size_t len)
+{
+	const struct ca_key *k;
+	struct host *h;
+
+	buf[0] = '\0';
+	if ((r->m.type == CA_MSG_SIGN || r->m.type == CA_MSG_DECRYPT ||
+	    r->m.type == CA_MSG_DERIVE) &&
+	    (k = hosts_find_key(r->m.u.op.key_id, &h)) != NULL)
+		snprintf(buf, len, ", to %s with the key \"%s\"",
+		    op_verb(r->m.type), k->label);
+}
+
 /*
  * Logs r's token in, then calls r->next, or fails r. pin, when given (the
  * client sent one), is consumed. Takes the token by id since the cached
@@ -229,7 +246,7 @@ login_then(struct request *r, const struct ca_token *t,
     struct ca_secret *pin, next_fn next)
 {
 	struct login_wait *w;
-	char desc[1024], tries[128];
+	char desc[1024], tries[128], purpose[256];
 	const char *why;
 	uint32_t st;
 
@@ -261,9 +278,10 @@ login_then(struct request *r, const struct ca_token *t,
 		return;
 	}
 	tries_text(t, tries, sizeof(tries));
+	login_purpose(r, purpose, sizeof(purpose));
 	snprintf(desc, sizeof(desc), "Please enter the PIN for the token "
-	    "\"%s\"\n(%s %s, serial %s) to unlock its keys.%s", t->label,
-	    t->manufacturer, t->model, t->serial, tries);
+	    "\"%s\"\n(%s %s, serial %s) to unlock its keys%s.%s", t->label,
+	    t->manufacturer, t->model, t->serial, purpose, tries);
 	prompt_ask("cardagent", desc, t->id, login_pin, w);
 }
 

@@ -19,6 +19,9 @@ id=$(key_id alice rsa2048-sign)
 expect_exit 5 "wrong PIN from pinentry is reported" \
     cardsign sign-digest --key "$id" --hash sha256 --in "$T/d" -o "$T/sig"
 check "the wrong PIN was asked once and not retried" test "$(prompts)" -eq 1
+check "the prompt names the token, the operation and the key" grep -q \
+    'GETPIN .*token "alice".* to sign with the key "rsa2048-sign"' \
+    "$FAKE_PINENTRY_LOG"
 
 no_pin
 : >"$FAKE_PINENTRY_LOG"
