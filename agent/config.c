@@ -104,23 +104,75 @@ idle_lock(struct config *c, const char *val, const char **why)
 	return 0;
 }
 
-/* confirm none | sign | decrypt | all */
+/* Adds or replaces the rule for token (NULL: every token). */
+static int
+confirm_rule(struct config *c, const char *token, uint32_t ops)
+{
+	struct confirm_rule *r;
+	size_t i;
+
+	for (i = 0; i < c->nconfirms; i++) {
+		r = &c->confirms[i];
+		if ((r->token == NULL && token == NULL) || (r->token != NULL &&
+		    token != NULL && strcmp(r->token, token) == 0)) {
+			r->ops = ops;
+			return 0;
+		}
+	}
+	if (c->nconfirms >= CONFIG_MAX_MODULES ||
+	    (r = reallocarray(c->confirms, c->nconfirms + 1,
+	    sizeof(*r))) == NULL)
+		return -1;
+	c->confirms = r;
+	r = &r[c->nconfirms];
+	r->ops = ops;
+	r->token = NULL;
+	if (token != NULL && (r->token = strdup(token)) == NULL)
+		return -1;
+	c->nconfirms++;
+	return 0;
+}
+
+/* confirm none | sign | decrypt | all [TOKEN-LABEL] */
 static int
 confirm(struct config *c, const char *val, const char **why)
 {
-	if (strcmp(val, "none") == 0)
-		c->confirm = 0;
-	else if (strcmp(val, "sign") == 0)
-		c->confirm = CA_OP_SIGN;
-	else if (strcmp(val, "decrypt") == 0)
-		c->confirm = CA_OP_DECRYPT | CA_OP_DERIVE;
-	else if (strcmp(val, "all") == 0)
-		c->confirm = CA_OP_SIGN | CA_OP_DECRYPT | CA_OP_DERIVE;
-	else {
-		*why = "expected none, sign, decrypt or all";
-		return -1;
+	static const struct {
+		const char *word;
+		uint32_t ops;
+	} words[] = {
+		{ "none", 0 },
+		{ "sign", CA_OP_SIGN },
+		{ "decrypt", CA_OP_DECRYPT | CA_OP_DERIVE },
+		{ "all", CA_OP_SIGN | CA_OP_DECRYPT | CA_OP_DERIVE },
+	};
+	size_t n = strcspn(val, " \t"), i;
+	const char *label = val + n + strspn(val + n, " \t");
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i].word) == n &&
+		    strncmp(val, words[i].word, n) == 0)
+			return confirm_rule(c, *label != '\0' ? label : NULL,
+			    words[i].ops);
+	*why = "expected none, sign, decrypt or all, then a token label or "
+	    "nothing";
+	return -1;
+}
+
+uint32_t
+config_confirm_ops(const struct config *c, const char *label)
+{
+	uint32_t ops = 0;
+	size_t i;
+
+	for (i = 0; i < c->nconfirms; i++) {
+		if (c->confirms[i].token == NULL)
+			ops = c->confirms[i].ops;
+		else if (label != NULL && strcmp(c->confirms[i].token,
+		    label) == 0)
+			return c->confirms[i].ops;
 	}
-	return 0;
+	return ops;
 }
 
 static int
@@ -234,5 +286,8 @@ config_free(struct config *c)
 	free(c->modules);
 	free(c->socket);
 	free(c->pinentry);
+	for (i = 0; i < c->nconfirms; i++)
+		free(c->confirms[i].token);
+	free(c->confirms);
 	memset(c, 0, sizeof(*c));
 }

@@ -17,8 +17,11 @@
  *                           after it was entered, then forget it and log out
  *   idle-lock MINUTES       log out of a token unused for so long (or
  *                           SECONDSs: "idle-lock 90s")
- *   confirm none|sign|decrypt|all   ask the user (pinentry) to allow each
- *                           such operation; decrypt covers key derivation
+ *   confirm none|sign|decrypt|all [TOKEN-LABEL]
+ *                           ask the user (pinentry) to allow each such
+ *                           operation; decrypt covers key derivation. With
+ *                           a label, for that token only (it overrides the
+ *                           rule without one); repeatable
  */
 #ifndef CARDAGENT_CONFIG_H
 #define CARDAGENT_CONFIG_H
@@ -37,8 +40,18 @@ struct config {
 	    pin_cache;
 	unsigned pin_ttl_s;		/* PIN_CACHE_TTL */
 	unsigned idle_lock_s;		/* 0: never */
-	uint32_t confirm;		/* CA_OP_* needing the user's OK */
+	struct confirm_rule {
+		char *token;		/* a token label; NULL: every token */
+		uint32_t ops;		/* CA_OP_* needing the user's OK */
+	} *confirms;
+	size_t nconfirms;
 };
+
+/*
+ * The CA_OP_* operations on the token labelled label that need the user's
+ * OK: its own confirm rule's, else the rule for every token's.
+ */
+uint32_t config_confirm_ops(const struct config *c, const char *label);
 
 /* Sets the defaults. */
 void config_init(struct config *c);

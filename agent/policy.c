@@ -197,12 +197,13 @@ policy_used(const char *token_id)
 }
 
 int
-policy_confirm(uint8_t type)
+policy_confirm(uint8_t type, const struct ca_token *t)
 {
 	uint32_t op = type == CA_MSG_SIGN ? CA_OP_SIGN : type ==
 	    CA_MSG_DECRYPT ? CA_OP_DECRYPT : CA_OP_DERIVE;
 
-	return P.cfg != NULL && (P.cfg->confirm & op) != 0;
+	return P.cfg != NULL &&
+	    (config_confirm_ops(P.cfg, t->label) & op) != 0;
 }
 
 void

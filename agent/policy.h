@@ -38,9 +38,9 @@ void policy_forget(const char *token_id);
 /* An operation on token_id finished: idle-lock starts counting again, and
  * with pin-cache none the token is logged out. */
 void policy_used(const char *token_id);
-/* Whether a request of this type (SIGN, DECRYPT, DERIVE) needs the user
- * to allow it first (confirm). */
-int policy_confirm(uint8_t type);
+/* Whether a request of this type (SIGN, DECRYPT, DERIVE) on token t needs
+ * the user to allow it first (confirm). */
+int policy_confirm(uint8_t type, const struct ca_token *t);
 /* The tokens may have changed (hosts_on_change): PINs of tokens gone,
  * logged out or short of tries are forgotten. */
 void policy_tokens_changed(void);

@@ -495,7 +495,7 @@ op_start(struct request *r)
 		fail(r, st, "token '%s': %s", t->label, why);
 		return;
 	}
-	if (policy_confirm(r->m.type))
+	if (policy_confirm(r->m.type, t))
 		op_confirm(r, k, t);
 	else
 		op_go(r);

@@ -103,8 +103,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(c.pin_cache != PIN_CACHE_TTL ||
 	    (c.pin_ttl_s >= 1 && c.pin_ttl_s <= 86400));
 	FUZZ_CHECK(c.idle_lock_s <= 86400);
-	FUZZ_CHECK((c.confirm & ~(uint32_t)(CA_OP_SIGN | CA_OP_DECRYPT |
-	    CA_OP_DERIVE)) == 0);
+	FUZZ_CHECK(c.nconfirms <= 64);
+	for (i = 0; i < c.nconfirms; i++)
+		FUZZ_CHECK((c.confirms[i].ops & ~(uint32_t)(CA_OP_SIGN |
+		    CA_OP_DECRYPT | CA_OP_DERIVE)) == 0 &&
+		    (c.confirms[i].token == NULL ||
+		    c.confirms[i].token[0] != '\0'));
 	config_free(&c);
 	return 0;
 }

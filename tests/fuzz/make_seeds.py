@@ -99,7 +99,8 @@ def config_seeds():
             "pinentry-timeout 120\n"
             "pin-cache ttl 300\n"
             "idle-lock 15\n"
-            "confirm sign\n"),
+            "confirm sign\n"
+            "confirm all alice\n"),
         "spaces.conf": (
             "\t module\t/opt/p11/lib.so   # trailing comment\n"
             "\n   \n#only a comment\n"

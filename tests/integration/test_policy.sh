@@ -105,6 +105,16 @@ check "confirm sign: decryption needs no confirmation" bash -c "
     cardsign unwrap --key '$(key_id alice rsa2048-km)' --in '$T/wrapped' \
     -o '$T/unwrapped' && cmp '$T/d' '$T/unwrapped'"
 check "  (no dialog)" bash -c "! grep -q '^CONFIRM' '$FAKE_PINENTRY_LOG'"
+
+# Per token: a rule with a label overrides the one without.
+agent "confirm sign" "confirm none bob"
+echo no >"$FAKE_PINENTRY_CONFIRM"
+check "confirm per token: login to both" bash -c "
+    printf '%s\n' '$FIXTURE_ALICE_PIN' | cardsign login --token '$alice' --pin-stdin &&
+    printf '%s\n' '$FIXTURE_BOB_PIN' |
+    cardsign login --token '$(token_id bob)' --pin-stdin"
+expect_exit 9 "alice's key still needs the OK" sign "$plain"
+check "bob's is exempt" sign "$(key_id bob rsa2048-sign)"
 unset FAKE_PINENTRY_CONFIRM
 
 finish
