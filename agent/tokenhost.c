@@ -338,6 +338,22 @@ worker_lost(struct worker *w)
 	push_index(0);
 }
 
+/*
+ * A card pulled during a call makes some modules answer with a plain
+ * failure (OpenSC: CKR_GENERAL_ERROR) rather than DEVICE_REMOVED: when the
+ * slot is empty right after, it was the removal, and is reported so.
+ */
+static void
+worker_removed_mid_call(struct worker *w, struct p11_fail *f)
+{
+	if ((f->rv != CKR_GENERAL_ERROR && f->rv != CKR_DEVICE_ERROR &&
+	    f->rv != CKR_FUNCTION_FAILED) || p11_present(&w->p11))
+		return;
+	w->p11.open = 0;
+	f->status = CA_E_TOKEN_ABSENT;
+	snprintf(f->why, sizeof(f->why), "the card was removed");
+}
+
 /* After a failed operation: tell the agent what changed on the token. */
 static void
 worker_after(struct worker *w, const struct p11_fail *f)
@@ -442,6 +458,7 @@ worker_op(struct worker *w, const struct ca_msg *m)
 		ca_msg_clear(&r);
 		return;
 	}
+	worker_removed_mid_call(w, &f);
 	worker_after(w, &f);
  fail:
 	report(w, m->id, what, &f);

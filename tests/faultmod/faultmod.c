@@ -18,13 +18,17 @@
  * module's other tokens still served.
  *
  *	remove @<label>			the card is pulled
+ *	pull <fn> @<label>		the card is pulled during <fn>
  *
  * pulls the token labelled label out of its slot, as a reader does: the
  * slot reports no token (C_GetSlotInfo, C_GetSlotList with tokens only),
  * C_GetTokenInfo and C_OpenSession answer CKR_TOKEN_NOT_PRESENT, and its
  * sessions are closed, so calls on them fail with
  * CKR_SESSION_HANDLE_INVALID, and keep failing once the line is gone and
- * the card is back, as after a real removal.
+ * the card is back, as after a real removal. "pull" does the same from
+ * the moment a call of <fn> on that token is made, which fails with
+ * CKR_GENERAL_ERROR, as OpenSC's do when the card goes mid-operation; the
+ * card stays out until the line changes.
  *
  * <fn> is one of C_GetFunctionList, C_Initialize, C_Login, C_Sign,
  * C_Decrypt, C_DeriveKey; everything else is forwarded untouched, but for
@@ -68,25 +72,41 @@ on_token(CK_SESSION_HANDLE s, const char *label)
 	    (n == sizeof(ti.label) || ti.label[n] == ' ');
 }
 
-/* The label of the token "remove @label" pulls, or NULL. */
+/* The token a "pull" line pulled mid-call; under pull_lock. */
+static char		 pull_label[64];
+static pthread_mutex_t	 pull_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The label of the token "remove @label" (or a "pull" that happened)
+ * takes out, or NULL. */
 static const char *
 removed_label(char *buf, size_t len)
 {
-	const char *path;
-	char line[256], verb[16], name[64];
+	const char *path, *out = NULL;
+	char line[256], verb[16], name[64], arg[64];
 	FILE *f;
+	int n;
 
 	if ((path = getenv("FAULTMOD_CONTROL")) == NULL ||
 	    (f = fopen(path, "r")) == NULL)
-		return NULL;
-	if (fgets(line, sizeof(line), f) == NULL)
 		line[0] = '\0';
-	fclose(f);
-	if (sscanf(line, "%15s %63s", verb, name) != 2 ||
-	    strcmp(verb, "remove") != 0 || name[0] != '@')
-		return NULL;
-	snprintf(buf, len, "%s", name + 1);
-	return buf;
+	else {
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+	}
+	n = sscanf(line, "%15s %63s %63s", verb, name, arg);
+	pthread_mutex_lock(&pull_lock);
+	if (n >= 2 && strcmp(verb, "remove") == 0 && name[0] == '@') {
+		snprintf(buf, len, "%s", name + 1);
+		out = buf;
+	} else if (n == 3 && strcmp(verb, "pull") == 0 && pull_label[0] &&
+	    strcmp(arg + 1, pull_label) == 0) {
+		snprintf(buf, len, "%s", pull_label);
+		out = buf;
+	} else
+		pull_label[0] = '\0';
+	pthread_mutex_unlock(&pull_lock);
+	return out;
 }
 
 /*
@@ -158,6 +178,19 @@ fm_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
 	return real->C_OpenSession(slot, flags, app, notify, s);
 }
 
+/* The card of session s's token goes now: its sessions die with it. */
+static void
+pull_out(CK_SESSION_HANDLE s, const char *label)
+{
+	CK_SESSION_INFO si;
+
+	pthread_mutex_lock(&pull_lock);
+	snprintf(pull_label, sizeof(pull_label), "%s", label);
+	pthread_mutex_unlock(&pull_lock);
+	if (real->C_GetSessionInfo(s, &si) == CKR_OK)
+		(void)real->C_CloseAllSessions(si.slotID);
+}
+
 static int
 fault(const char *fn, CK_SESSION_HANDLE s, CK_RV *rv)
 {
@@ -177,6 +210,13 @@ fault(const char *fn, CK_SESSION_HANDLE s, CK_RV *rv)
 	n = sscanf(line, "%15s %63s %31s", verb, name, arg);
 	if (n < 2 || strcmp(verb, "remove") == 0 || strcmp(name, fn) != 0)
 		return 0;
+	if (strcmp(verb, "pull") == 0 && n == 3 && arg[0] == '@') {
+		if (!on_token(s, arg + 1))
+			return 0;
+		pull_out(s, arg + 1);
+		*rv = CKR_GENERAL_ERROR;
+		return 1;
+	}
 
 	if (n == 3 && arg[0] == '@' && !on_token(s, arg + 1))
 		return 0;

@@ -66,6 +66,18 @@ check "it needs a login again" bash -c "
     cardsign login --token '$alice' --pin-stdin"
 check "and signs" sign "$akey"
 
+# Pulled in the middle of a signature, the module answering with a plain
+# CKR_GENERAL_ERROR as OpenSC does: still reported as a removal.
+echo "pull C_Sign @alice" >"$FAULTMOD_CONTROL"
+expect_exit 7 "a card pulled during C_Sign: token absent (exit 7)" \
+    sign "$akey"
+check "  the error says the card was removed" grep -q 'card was removed' \
+    "$T/out"
+check "  and it shows absent" wait_flags "$alice" "absent out"
+: >"$FAULTMOD_CONTROL"
+check "  until it is back" wait_flags "$alice" "present out"
+printf '%s\n' "$FIXTURE_ALICE_PIN" | cardsign login --token "$alice" --pin-stdin
+
 # The watcher saw the card leave and come back, as separate updates.
 sleep 0.3
 kill "$watcher" 2>/dev/null || true
@@ -76,9 +88,9 @@ seen = []
 for line in open(sys.argv[1]):
     t = [x for x in json.loads(line) if x["id"] == sys.argv[2]][0]
     seen.append((t["present"], t["logged_in"]))
-# Collapse repeats: present+in, absent, present+out, present+in.
+# Collapse repeats: present+in, then absent, present+out, present+in twice.
 steps = [s for i, s in enumerate(seen) if i == 0 or s != seen[i - 1]]
-want = [(True, True), (False, False), (True, False), (True, True)]
+want = [(True, True)] + [(False, False), (True, False), (True, True)] * 2
 sys.exit(0 if steps == want else "saw %r" % (steps,))' "$T/watch" "$alice"
 check "the agent logged both events" bash -c "
     grep -q \"token 'alice' .* removed\" '$T/agent.log' &&
