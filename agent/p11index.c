@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -67,15 +68,21 @@ short_id(const void *const *parts, const size_t *lens, size_t nparts)
 	return hex;
 }
 
+/*
+ * The token's id: what it says about itself and, since some cards all
+ * carry one serial number (libcacard's CACs do), what its public
+ * certificates hold (certs, SHA-256 of them).
+ */
 static char *
-token_id(const struct ca_token *tok)
+token_id(const struct ca_token *tok, const uint8_t *certs)
 {
 	const void *parts[] = { tok->module, tok->manufacturer, tok->model,
-	    tok->serial, tok->label };
+	    tok->serial, tok->label, certs };
 	size_t lens[] = { strlen(tok->module), strlen(tok->manufacturer),
-	    strlen(tok->model), strlen(tok->serial), strlen(tok->label) };
+	    strlen(tok->model), strlen(tok->serial), strlen(tok->label),
+	    certs != NULL ? SHA256_DIGEST_LENGTH : 0 };
 
-	return short_id(parts, lens, 5);
+	return short_id(parts, lens, 6);
 }
 
 static char *
@@ -557,9 +564,49 @@ key_entry(struct p11_token *t, const CK_TOKEN_INFO *ti,
 	return ret;
 }
 
+static int
+cmp_digest(const void *a, const void *b)
+{
+	return memcmp(a, b, SHA256_DIGEST_LENGTH);
+}
+
+/*
+ * SHA-256 over the SHA-256s, sorted, of the token's public certificates:
+ * those visible whether or not the user is logged in, so that the id
+ * does not change with a login. 0, or -1 when there is none (or no
+ * memory).
+ */
+static int
+certs_digest(struct p11_token *t, const struct group *g, size_t ng,
+    uint8_t out[SHA256_DIGEST_LENGTH])
+{
+	uint8_t (*md)[SHA256_DIGEST_LENGTH];
+	uint8_t *der;
+	size_t i, n = 0, len;
+
+	if (ng == 0 || (md = calloc(ng, sizeof(*md))) == NULL)
+		return -1;
+	for (i = 0; i < ng; i++) {
+		if (!g[i].has[G_CERT] ||
+		    p11_attr_bool(t, g[i].obj[G_CERT], CKA_PRIVATE) ||
+		    p11_attr_get(t, g[i].obj[G_CERT], CKA_VALUE, &der,
+		    &len) != CKR_OK)
+			continue;
+		if (der != NULL)
+			SHA256(der, len, md[n++]);
+		free(der);
+	}
+	if (n > 0) {
+		qsort(md, n, sizeof(*md), cmp_digest);
+		SHA256((const uint8_t *)md, n * sizeof(*md), out);
+	}
+	free(md);
+	return n > 0 ? 0 : -1;
+}
+
 static CK_RV
 token_entry(struct p11_token *t, const CK_TOKEN_INFO *ti, CK_STATE state,
-    struct ca_token *tok)
+    const uint8_t *certs, struct ca_token *tok)
 {
 	memset(tok, 0, sizeof(*tok));
 	tok->flags = p11_token_flags(ti->flags, state);
@@ -570,7 +617,7 @@ token_entry(struct p11_token *t, const CK_TOKEN_INFO *ti, CK_STATE state,
 	    (tok->serial = padstr(ti->serialNumber,
 	    sizeof(ti->serialNumber))) == NULL ||
 	    (tok->module = strdup(t->mod->path)) == NULL ||
-	    (tok->id = token_id(tok)) == NULL ||
+	    (tok->id = token_id(tok, certs)) == NULL ||
 	    (tok->uri = make_uri(ti, NULL)) == NULL) {
 		ca_token_clear(tok);
 		return CKR_HOST_MEMORY;
@@ -587,7 +634,8 @@ p11_read_index(struct p11_token *t, struct ca_token *tok,
 	struct group *g = NULL;
 	struct ca_key *keys = NULL;
 	size_t ng = 0, nk = 0, i;
-	int hidden;
+	uint8_t certs[SHA256_DIGEST_LENGTH];
+	int hidden, has_certs;
 	CK_RV rv;
 
 	memset(tok, 0, sizeof(*tok));
@@ -601,9 +649,11 @@ p11_read_index(struct p11_token *t, struct ca_token *tok,
 		return CKR_TOKEN_NOT_RECOGNIZED;
 	if ((rv = p11_session_state(t, &state)) != CKR_OK)
 		return rv;
-	if ((rv = token_entry(t, &ti, state, tok)) != CKR_OK)
-		return rv;
 	if ((rv = collect(t, &g, &ng)) != CKR_OK)
+		return rv;
+	has_certs = certs_digest(t, g, ng, certs) == 0;
+	if ((rv = token_entry(t, &ti, state, has_certs ? certs : NULL,
+	    tok)) != CKR_OK)
 		goto out;
 	if (ng > 0 && (keys = calloc(ng, sizeof(*keys))) == NULL) {
 		rv = CKR_HOST_MEMORY;
