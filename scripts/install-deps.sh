@@ -10,6 +10,7 @@ pkgs=(
 	libcmocka-dev
 	softhsm2 opensc
 	pcscd vsmartcard-vpcd libpcsclite1 opensc-pkcs11 iproute2 python3-cryptography
+	libcacard-dev
 	pinentry-curses
 	util-linux
 	python3-minimal

@@ -35,6 +35,18 @@
 #
 # CARDS_VERBOSE=1 logs every APDU in $CARDS_DIR/<card>.log and pcscd's debug
 # output in $CARDS_DIR/pcscd.log; CARDS_KEEP=1 keeps $CARDS_DIR.
+#
+# CAC cards (vcac, built from vcac.c where libcacard is found: its path in
+# CARDS_VCAC, which ctest sets), with the same semantics:
+#
+#   cards_require_cac           # before cards_start: skips (77) without vcac
+#   cards_insert_cac carol 0    # a CAC card for carol in reader 0
+#   cards_pull carol            # pull and insert as for a PIV card
+#   cards_insert carol
+#
+# A CAC card's certificates are "$(cards_state NAME)"/id.pem, sign.pem and
+# encrypt.pem, issued by the same test CA as the PIV cards'; its keys live
+# in the NSS database "$(cards_state NAME)"/db, whose password is the PIN.
 
 CARDS_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CARDS_PYTHON=/usr/bin/python3 # Debian's, which has python3-cryptography
@@ -42,6 +54,8 @@ CARDS_VPCD=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
 export CARDS_PIN=123456 CARDS_WRONG_PIN=654321 CARDS_DIR='' CARDS_CA=''
 CARDS_PCSCD_PID=
 declare -gA CARDS_PID=() CARDS_READER=()
+# The virtual CAC card; ctest passes the one it built.
+: "${CARDS_VCAC:=$CARDS_SRC/../../build/tests/vcac}"
 
 # cards_skip REASON: ends the test as skipped (77); in an interactive shell
 # only returns 77.
@@ -160,7 +174,6 @@ cards_state() { echo "$CARDS_DIR/cards/$1"; }
 cards_insert() {
 	local name=$1 reader=${2:-0} pid=${CARDS_PID[$1]:-} args=()
 	if [ -n "$pid" ]; then
-		reader=${CARDS_READER[$name]}
 		kill -USR2 "$pid"
 	else
 		if [ "${CARDS_VERBOSE:-0}" = 1 ]; then
@@ -177,12 +190,126 @@ cards_insert() {
 	fi
 	# The first start makes six keys and certificates: allow for a slow
 	# machine.
-	pid=${CARDS_PID[$name]}
-	if ! cards_wait 60 "$pid" cards_reader_is "$reader" Yes; then
+	cards_seen "$name" 60
+}
+
+# cards_seen NAME SECONDS: waits until pcscd sees NAME's card in its reader.
+cards_seen() {
+	local name=$1 reader=${CARDS_READER[$1]}
+	if ! cards_wait "$2" "${CARDS_PID[$name]}" cards_reader_is "$reader" Yes
+	then
 		echo "cards_insert: $name's card not seen in reader $reader" >&2
 		cat "$CARDS_DIR/$name.log" >&2
 		return 1
 	fi
+}
+
+# cards_require_cac: skips the test unless this machine can run virtual CAC
+# cards too. Call it before cards_start.
+cards_require_cac() {
+	local tool
+	cards_require || return
+	[ -x "$CARDS_VCAC" ] || {
+		cards_skip "no virtual CAC card $CARDS_VCAC (built only with" \
+		    "libcacard-dev, see scripts/install-deps.sh; set CARDS_VCAC)"
+		return
+	}
+	for tool in certutil pk12util; do
+		command -v "$tool" >/dev/null ||
+			{ cards_skip "no $tool (libnss3-tools)"; return; }
+	done
+}
+
+# cards_cac_create NAME: makes NAME's CAC card in its state directory: three
+# RSA-2048 keys and certificates issued by the test CA (made by vpiv.py's
+# own code if no PIV card made it yet), holder NAME, NAME@example.org, in an
+# NSS database whose password is the PIN, under the nicknames vcac wants.
+cards_cac_create() {
+	local name=$1 state role ou ku eku ca=$CARDS_DIR/ca
+	state=$(cards_state "$name")
+	rm -rf "$state/new" # what a failed attempt left
+	mkdir -p "$state/new"
+	chmod 700 "$state"
+	# -B: no __pycache__ in the source tree.
+	"$CARDS_PYTHON" -B -c 'import sys
+sys.path.insert(0, sys.argv[1])
+import vpiv
+vpiv.ca_load_or_create(sys.argv[2])' "$CARDS_SRC" "$ca" || return
+	printf '%s\n' "$CARDS_PIN" >"$state/new/pin"
+	# One PBKDF2 iteration for the key database: every VERIFY is an NSS
+	# login, 8x faster so.
+	NSS_MAX_MP_PBE_ITERATION_COUNT=1 certutil -N -d "sql:$state/new" \
+	    -f "$state/new/pin" || return
+	for role in id sign encrypt; do
+		case $role in
+		id) ou="CAC ID" ku=digitalSignature eku=clientAuth ;;
+		sign)
+			ou="Email Signature" ku=digitalSignature,nonRepudiation
+			eku=emailProtection
+			;;
+		encrypt)
+			ou="Email Encryption" ku=keyEncipherment
+			eku=emailProtection
+			;;
+		esac
+		cat >"$state/new/$role.ext" <<-EOF
+			basicConstraints = critical, CA:FALSE
+			keyUsage = critical, $ku
+			extendedKeyUsage = $eku
+			subjectAltName = email:$name@example.org
+			subjectKeyIdentifier = hash
+			authorityKeyIdentifier = keyid
+		EOF
+		openssl req -new -newkey rsa:2048 -nodes \
+		    -keyout "$state/new/$role.key" -out "$state/new/$role.csr" \
+		    -subj "/O=cardagent test/OU=$ou/CN=$name" 2>/dev/null &&
+			openssl x509 -req -in "$state/new/$role.csr" \
+			    -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -sha256 \
+			    -set_serial "0x$(openssl rand -hex 16)" -days 3650 \
+			    -extfile "$state/new/$role.ext" \
+			    -out "$state/new/$role.pem" 2>/dev/null &&
+			openssl pkcs12 -export -name "$role" \
+			    -in "$state/new/$role.pem" \
+			    -inkey "$state/new/$role.key" -passout pass:vcac \
+			    -out "$state/new/$role.p12" &&
+			NSS_MAX_MP_PBE_ITERATION_COUNT=1 pk12util -d \
+			    "sql:$state/new" -i "$state/new/$role.p12" \
+			    -k "$state/new/pin" -W vcac >/dev/null || return
+		mv "$state/new/$role.pem" "$state/$role.pem"
+	done
+	rm -f "$state/new/pin" "$state/new/"*.key "$state/new/"*.p12 \
+	    "$state/new/"*.csr "$state/new/"*.ext
+	mv "$state/new" "$state/db"
+}
+
+# cards_insert_cac NAME [READER]: cards_insert for a CAC card: puts NAME's
+# CAC card into READER (0 or 1, default 0), making it on first use; a pulled
+# card goes back into its reader. Returns once pcscd sees the card.
+cards_insert_cac() {
+	local name=$1 reader=${2:-0} args=() state
+	if [ -n "${CARDS_PID[$name]:-}" ]; then
+		cards_insert "$name"
+		return
+	fi
+	state=$(cards_state "$name")
+	if [ ! -d "$state/db" ]; then
+		cards_cac_create "$name" >>"$CARDS_DIR/$name.log" 2>&1 || {
+			echo "cards_insert_cac: could not make $name's card" >&2
+			cat "$CARDS_DIR/$name.log" >&2
+			return 1
+		}
+	fi
+	if [ "${CARDS_VERBOSE:-0}" = 1 ]; then
+		args=(--verbose)
+	fi
+	setpriv --pdeathsig TERM \
+	    nsenter --net="/proc/$CARDS_PCSCD_PID/ns/net" \
+	    "$CARDS_VCAC" --db "$state/db" --name "$name" \
+	    --port $((35963 + reader)) "${args[@]}" \
+	    >>"$CARDS_DIR/$name.log" 2>&1 &
+	CARDS_PID[$name]=$!
+	CARDS_READER[$name]=$reader
+	cards_seen "$name" 10
 }
 
 # cards_pull NAME: removes NAME's card; returns once pcscd sees it gone.
