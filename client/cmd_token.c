@@ -218,13 +218,21 @@ token_of(const struct ca_key *k, const struct ca_token *t, size_t nt)
 	return NULL;
 }
 
+/* Whether k's token is in its reader (and its module host up). */
+static int
+key_present(const struct ca_token *t)
+{
+	return t != NULL && (t->flags & CA_TOK_PRESENT) &&
+	    !(t->flags & CA_TOK_HOST_DOWN);
+}
+
 static void
 print_key(const struct ca_key *k, const char *role,
-    const struct cert_info *ci, const char *ops)
+    const struct cert_info *ci, const char *ops, int present)
 {
-	printf("%s  %s-%u  %-7s %s%s\n", k->id, k->type == CA_KEY_RSA ?
+	printf("%s  %s-%u  %-7s %s%s%s\n", k->id, k->type == CA_KEY_RSA ?
 	    "RSA" : "EC", k->bits, ops, k->label, k->always_auth ?
-	    "  (PIN every use)" : "");
+	    "  (PIN every use)" : "", present ? "" : "  (card absent)");
 	if (role[0] != '\0')
 		printf("  %s\n", role);
 	if (ci->subj[0] != '\0')
@@ -239,7 +247,7 @@ print_key(const struct ca_key *k, const char *role,
 
 static void
 print_key_json(const struct ca_key *k, const char *role,
-    const struct cert_info *ci, int first)
+    const struct cert_info *ci, int present, int first)
 {
 	printf("%s{\"id\":", first ? "" : ",");
 	json_str(k->id);
@@ -266,13 +274,15 @@ print_key_json(const struct ca_key *k, const char *role,
 	json_str(ci->from);
 	printf(",\"not_after\":");
 	json_str(ci->until);
-	printf(",\"valid\":%s,\"has_certificate\":%s}", ci->valid ?
-	    "true" : "false", k->cert_len ? "true" : "false");
+	printf(",\"valid\":%s,\"has_certificate\":%s,\"present\":%s}",
+	    ci->valid ? "true" : "false", k->cert_len ? "true" : "false",
+	    present ? "true" : "false");
 }
 
 int
 cmd_keys(const struct cs_opts *o)
 {
+	const struct ca_token *tk;
 	struct ca_token *t = NULL;
 	struct cert_info ci;
 	char role[64], ops[64];
@@ -295,16 +305,17 @@ cmd_keys(const struct cs_opts *o)
 		putchar('[');
 	for (i = 0; i < n; i++) {
 		cert_info(&k[i], &ci);
-		(void)cs_key_role(&k[i], token_of(&k[i], t, nt), role,
-		    sizeof(role));
+		tk = token_of(&k[i], t, nt);
+		(void)cs_key_role(&k[i], tk, role, sizeof(role));
 		snprintf(ops, sizeof(ops), "%s%s%s",
 		    (k[i].ops & CA_OP_SIGN) ? "sign " : "",
 		    (k[i].ops & CA_OP_DECRYPT) ? "decrypt " : "",
 		    (k[i].ops & CA_OP_DERIVE) ? "derive " : "");
 		if (o->json)
-			print_key_json(&k[i], role, &ci, i == 0);
+			print_key_json(&k[i], role, &ci, key_present(tk),
+			    i == 0);
 		else
-			print_key(&k[i], role, &ci, ops);
+			print_key(&k[i], role, &ci, ops, key_present(tk));
 	}
 	if (o->json)
 		printf("]\n");
