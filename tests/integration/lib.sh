@@ -25,8 +25,6 @@ export FAKE_PINENTRY_PIN=$T/pin
 export FAKE_PINENTRY_WAIT=$T/pinentry-wait
 export CARDAGENT_SOCK=$T/agent.sock
 AGENT_PID=
-npass=0
-nfail=0
 
 cleanup() {
 	local rc=$?
@@ -50,34 +48,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { npass=$((npass + 1)); echo "ok - $*"; }
-failed() { nfail=$((nfail + 1)); echo "FAIL - $*"; }
-
-# check DESC CMD...: CMD must succeed. Its output goes to $T/check.out, so
-# that a check may inspect $T/out, the output of the last expect_exit.
-check() {
-	local d=$1
-	shift
-	if "$@" >"$T/check.out" 2>&1; then
-		pass "$d"
-	else
-		failed "$d (exit $?)"
-		sed 's/^/    /' "$T/check.out"
-	fi
-}
-
-# expect_exit N DESC CMD...: CMD must exit with status N.
-expect_exit() {
-	local want=$1 d=$2 rc=0
-	shift 2
-	"$@" >"$T/out" 2>&1 || rc=$?
-	if [ "$rc" -eq "$want" ]; then
-		pass "$d"
-	else
-		failed "$d (exit $rc, wanted $want)"
-		sed 's/^/    /' "$T/out"
-	fi
-}
+# shellcheck source=../tap.sh
+. "$TESTS_SRC/tap.sh"
 
 # Ends the test with the plain summary line ctest's log readers know.
 finish() {
