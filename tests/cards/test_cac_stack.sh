@@ -20,8 +20,8 @@ set -euo pipefail
 
 # shellcheck source=../tap.sh
 . "$(dirname "$0")/../tap.sh"
-
-fails() { ! "$@"; }
+# shellcheck source=stack.sh
+. "$(dirname "$0")/stack.sh"
 
 # On exit: the logs if anything failed, the stack stopped, the summary.
 finish() {
@@ -49,10 +49,6 @@ cards_insert_cac bob 1
 echo "# stack and two new CAC cards up in" \
     "$((($(date +%s%N) - t0) / 1000000)) ms"
 A=$(cards_state alice)
-
-p11() { pkcs11-tool --module "$CARDS_MODULE" "$@"; }
-alice() { p11 --token-label alice "$@"; }
-alice_login() { alice --login --pin "$CARDS_PIN" "$@"; }
 
 # token_field LABEL FIELD: FIELD ("serial num", "token manufacturer" ...)
 # of the token LABEL in `pkcs11-tool -L`; nothing if no such token.
@@ -196,32 +192,9 @@ check "no PIN counter: the token flags show no low/final/locked PIN" \
 check "the right PIN still logs in after 4 wrong ones" \
     sign_verify 0002 SHA256-RSA-PKCS
 
-hex() { od -An -v -tx1 | tr -d ' \n'; }
 # expect_sws DESC APDU SW [APDU SW]...: sends the APDUs in a row, in one
 # connection, to reader 0; each must answer with the status word after it.
 # (opensc-tool fails when an APDU fails: its exit status means nothing here.)
-expect_sws() {
-	local d=$1 args=() want="" got
-	shift
-	while [ $# -ge 2 ]; do
-		args+=(-s "$1")
-		want+="${want:+ }$2"
-		shift 2
-	done
-	opensc-tool --card-driver default --reader 0 "${args[@]}" \
-	    >"$T/apdu.out" 2>&1 || true
-	got=$(sed -n 's/^Received (SW1=0x\(..\), SW2=0x\(..\)).*/\1\2/p' \
-	    "$T/apdu.out" | tr 'a-f\n' 'A-F ')
-	got=${got% }
-	if [ "$got" = "$want" ]; then
-		pass "$d"
-	else
-		failed "$d"
-		echo "    got:    $got"
-		echo "    wanted: $want"
-		sed 's/^/    /' "$T/apdu.out"
-	fi
-}
 # The first PKI applet (the ID key), and VERIFY: the PIN padded with FF to
 # 8 bytes; without data, "am I verified?".
 SELECT=00A4040007A0000000790100

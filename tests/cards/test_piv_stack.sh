@@ -19,8 +19,8 @@ set -euo pipefail
 
 # shellcheck source=../tap.sh
 . "$(dirname "$0")/../tap.sh"
-
-fails() { ! "$@"; }
+# shellcheck source=stack.sh
+. "$(dirname "$0")/stack.sh"
 
 # On exit: the logs if anything failed, the stack stopped, the summary.
 finish() {
@@ -46,10 +46,6 @@ cards_insert alice 0
 cards_insert bob 1
 echo "# stack and two new cards up in $((($(date +%s%N) - t0) / 1000000)) ms"
 
-p11() { pkcs11-tool --module "$CARDS_MODULE" "$@"; }
-alice() { p11 --token-label alice "$@"; }
-alice_login() { alice --login --pin "$CARDS_PIN" "$@"; }
-
 # serial LABEL: the serial number of the token LABEL in `pkcs11-tool -L`;
 # nothing if no such token is present.
 serial() {
@@ -58,34 +54,6 @@ serial() {
 		/token label/ { t = $NF }
 		/serial num/ && t == l { print $NF }'
 }
-
-# expect_sws DESC APDU SW [APDU SW]...: sends the APDUs in a row, in one
-# connection, to reader 0; each must answer with the status word after it.
-# (opensc-tool fails when an APDU fails: its exit status means nothing here.)
-expect_sws() {
-	local d=$1 args=() want="" got
-	shift
-	while [ $# -ge 2 ]; do
-		args+=(-s "$1")
-		want+="${want:+ }$2"
-		shift 2
-	done
-	opensc-tool --card-driver default --reader 0 "${args[@]}" \
-	    >"$T/apdu.out" 2>&1 || true
-	got=$(sed -n 's/^Received (SW1=0x\(..\), SW2=0x\(..\)).*/\1\2/p' \
-	    "$T/apdu.out" | tr 'a-f\n' 'A-F ')
-	got=${got% }
-	if [ "$got" = "$want" ]; then
-		pass "$d"
-	else
-		failed "$d"
-		echo "    got:    $got"
-		echo "    wanted: $want"
-		sed 's/^/    /' "$T/apdu.out"
-	fi
-}
-
-hex() { od -An -v -tx1 | tr -d ' \n'; }
 
 alice_serial=$(serial alice)
 bob_serial=$(serial bob)
