@@ -4,8 +4,10 @@
  * Measures, in one run and on the same SoftHSM key, the median latency of
  * SIGN through a running agent (libcardagent over its socket) and of
  * C_SignInit + C_Sign called directly in this process, the floor any agent
- * can reach. Batches of the two alternate so that drift on a noisy machine
- * hits both alike. See docs/benchmarks.md.
+ * can reach; with --via, also through other PKCS#11 modules that reach the
+ * same token (cardagent-pkcs11.so, p11-kit-client.so against `p11-kit
+ * server`). Batches of each path alternate so that drift on a noisy
+ * machine hits all alike. See docs/benchmarks.md.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -143,16 +145,33 @@ direct_sign(struct direct *d, CK_OBJECT_HANDLE k, int rsa,
 		die("direct C_Sign failed");
 }
 
+/* One signature through the agent's own protocol. */
 static void
-run(struct direct *d, struct cac *c, const struct ca_key *keys, size_t nkeys,
-    const char *token, const char *label, unsigned iters)
+agent_sign(struct cac *c, const char *key_id,
+    const struct cac_sign_params *p, const uint8_t *digest)
+{
+	uint8_t *sig;
+	size_t siglen;
+
+	if (cac_sign(c, key_id, p, digest, 32, &sig, &siglen) != CA_OK)
+		die(cac_errmsg(c));
+	free(sig);
+}
+
+/*
+ * Paths: 0 the module directly, 1 the agent, 2.. the --via modules; the
+ * ratios are against path 0.
+ */
+static void
+run(struct direct *d, size_t nd, struct cac *c, const struct ca_key *keys,
+    size_t nkeys, const char *token, const char *label, unsigned iters)
 {
 	struct cac_sign_params p = { 0 };
 	char sel[256], err[256];
-	double *dv, *av, t0, md, ma;
-	CK_OBJECT_HANDLE k;
-	uint8_t digest[32], *sig;
-	size_t idx, siglen;
+	double *v[8], t0, m[8];
+	CK_OBJECT_HANDLE k[8];
+	uint8_t digest[32];
+	size_t idx, path, npaths = nd + 1;
 	unsigned i, j, batch = 50;
 	int rsa;
 
@@ -163,40 +182,37 @@ run(struct direct *d, struct cac *c, const struct ca_key *keys, size_t nkeys,
 	rsa = keys[idx].type == CA_KEY_RSA;
 	p.alg = rsa ? CA_ALG_RSA_PKCS1 : CA_ALG_ECDSA;
 	p.hash = CA_HASH_SHA256;
-	k = direct_key(d, label);
 	memset(digest, 0x5a, sizeof(digest));
-	if ((dv = calloc(iters, sizeof(*dv))) == NULL ||
-	    (av = calloc(iters, sizeof(*av))) == NULL)
-		die("out of memory");
-	/* Warm both paths up before measuring. */
-	for (i = 0; i < 20; i++) {
-		direct_sign(d, k, rsa, digest);
-		if (cac_sign(c, keys[idx].id, &p, digest, 32, &sig,
-		    &siglen) != CA_OK)
-			die(cac_errmsg(c));
-		free(sig);
+	for (path = 0; path < npaths; path++) {
+		if (path != 1)
+			k[path] = direct_key(&d[path ? path - 1 : 0], label);
+		if ((v[path] = calloc(iters, sizeof(double))) == NULL)
+			die("out of memory");
 	}
-	for (i = 0; i < iters; i += batch) {
-		for (j = i; j < i + batch && j < iters; j++) {
-			t0 = now_us();
-			direct_sign(d, k, rsa, digest);
-			dv[j] = now_us() - t0;
-		}
-		for (j = i; j < i + batch && j < iters; j++) {
-			t0 = now_us();
-			if (cac_sign(c, keys[idx].id, &p, digest, 32, &sig,
-			    &siglen) != CA_OK)
-				die(cac_errmsg(c));
-			av[j] = now_us() - t0;
-			free(sig);
+	for (i = 0; i < iters + 20; i += batch) {
+		for (path = 0; path < npaths; path++) {
+			for (j = i; j < i + batch && j < iters + 20; j++) {
+				t0 = now_us();
+				if (path == 1)
+					agent_sign(c, keys[idx].id, &p, digest);
+				else
+					direct_sign(&d[path ? path - 1 : 0],
+					    k[path], rsa, digest);
+				/* The first 20 only warm the path up. */
+				if (j >= 20)
+					v[path][j - 20] = now_us() - t0;
+			}
 		}
 	}
-	md = median(dv, iters);
-	ma = median(av, iters);
-	printf("| %s-%u sign | %.0f us | %.0f us | %.2fx |\n",
-	    rsa ? "RSA" : "P", keys[idx].bits, md, ma, ma / md);
-	free(dv);
-	free(av);
+	printf("| %s-%u sign", rsa ? "RSA" : "P", keys[idx].bits);
+	for (path = 0; path < npaths; path++) {
+		m[path] = median(v[path], iters);
+		printf(" | %.0f us", m[path]);
+		if (path > 0)
+			printf(" (%.2fx)", m[path] / m[0]);
+		free(v[path]);
+	}
+	printf(" |\n");
 }
 
 /*
@@ -259,23 +275,24 @@ main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "via", required_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *module = NULL, *token = "alice", *pin = NULL;
-	const char *sock = NULL, *labels[8];
-	size_t nlabels = 0, nkeys, i;
+	const char *sock = NULL, *labels[8], *via[6];
+	size_t nlabels = 0, nvia = 0, nkeys, i;
 	unsigned iters = 1000;
 	struct ca_secret *s;
 	struct ca_token *toks;
 	struct ca_key *keys;
 	size_t ntoks;
-	struct direct d;
+	struct direct d[7];
 	struct cac *c;
 	char err[256];
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "m:t:p:s:n:k:", opts, NULL)) !=
-	    -1) {
+	while ((ch = getopt_long(argc, argv, "m:t:p:s:n:k:v:", opts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'm': module = optarg; break;
 		case 't': token = optarg; break;
@@ -286,10 +303,15 @@ main(int argc, char **argv)
 			if (nlabels < 8)
 				labels[nlabels++] = optarg;
 			break;
+		case 'v':
+			if (nvia < 6)
+				via[nvia++] = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: cardagent-bench --module SO "
 			    "--pin PIN [--token LABEL] [--socket PATH] "
-			    "[--iterations N] [--key LABEL]...\n");
+			    "[--iterations N] [--key LABEL]... "
+			    "[--via MODULE]...\n");
 			return 2;
 		}
 	}
@@ -299,7 +321,7 @@ main(int argc, char **argv)
 		labels[nlabels++] = "rsa2048-sign";
 		labels[nlabels++] = "p256-sign";
 	}
-	direct_open(&d, module, token, pin);
+	direct_open(&d[0], module, token, pin);
 	if (cac_connect(sock, &c, err, sizeof(err)) != CA_OK)
 		die(err);
 	if (cac_status(c, &toks, &ntoks) != CA_OK)
@@ -316,10 +338,19 @@ main(int argc, char **argv)
 	cac_tokens_free(toks, ntoks);
 	if (cac_list_keys(c, &keys, &nkeys) != CA_OK)
 		die(cac_errmsg(c));
-	printf("| operation | direct C_Sign (median) | through cardagent "
-	    "(median) | ratio |\n|---|---|---|---|\n");
+	/* After the agent's login: a --via module may be the agent. */
+	for (i = 0; i < nvia; i++)
+		direct_open(&d[i + 1], via[i], token, pin);
+	printf("| operation | direct C_Sign (median) | through cardagent");
+	for (i = 0; i < nvia; i++)
+		printf(" | via %s", strrchr(via[i], '/') != NULL ?
+		    strrchr(via[i], '/') + 1 : via[i]);
+	printf(" |\n|---|---|---");
+	for (i = 0; i < nvia; i++)
+		printf("|---");
+	printf("|\n");
 	for (i = 0; i < nlabels; i++)
-		run(&d, c, keys, nkeys, token, labels[i], iters);
+		run(d, nvia + 1, c, keys, nkeys, token, labels[i], iters);
 	printf("\nIPC floor on this machine (median 1-byte round trip): "
 	    "1 process hop %.0f us, 2 hops %.0f us\n", ipc_floor(1, iters),
 	    ipc_floor(2, iters));
