@@ -38,7 +38,8 @@ gpg_stop() {
 	fi
 	return $rc
 }
-trap 'gpg_stop; cleanup' EXIT
+# cleanup reads the test's status from $?: keep it across gpg_stop.
+trap 'rc=$?; gpg_stop || true; (exit "$rc"); cleanup' EXIT
 nskip=0
 skip() { nskip=$((nskip + 1)); echo "skip - $1 ($2)"; }
 
