@@ -114,10 +114,17 @@ sleep 0.3
 cards_pull alice
 wait "$signer" || rc=$?
 rm -f "$FAKE_PINENTRY_WAIT"
-check "a card pulled during a signature fails it: token absent (exit 7)" \
-    test "$rc" -eq 7
+# Either the removal is seen (exit 7), or OpenSC 0.23 hangs in the call on
+# the pulled card (vcard.md) and the watchdog restarts its host (exit 10):
+# both end the request cleanly, and the agent serves on.
+check "a card pulled during a signature fails it (exit 7, or 10 after a hang)" \
+    test "$rc" -eq 7 -o "$rc" -eq 10
+if [ "$rc" -eq 10 ]; then
+	check "  OpenSC hung: the watchdog restarted its host" grep -q \
+	    'did not answer within' "$T/agent.log"
+fi
 cards_insert alice
-check "  back in" wait_state "$alice" "present out up" 3
+check "  back in" wait_state "$alice" "present out up" 15
 
 # Pulled and put back faster than a poll: OpenSC 0.23 may deadlock on the
 # old session; the watchdog restarts its host and the agent serves on.

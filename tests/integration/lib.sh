@@ -17,6 +17,12 @@ PKI=$FIXTURE_DIR/pki
 export PATH="$CARDAGENT_BIN:$PATH"
 T=$(mktemp -d "${TMPDIR:-/tmp}/cardagent-test.XXXXXX")
 chmod 700 "$T"
+# Each test gets its own copy of the fixture tokens: SoftHSM rewrites a
+# token's file at a failed login, and a test running beside it could read
+# it half written (CKR_USER_PIN_NOT_INITIALIZED).
+cp -a "$FIXTURE_DIR/tokens" "$T/tokens"
+sed "s|$FIXTURE_DIR/tokens|$T/tokens|" "$SOFTHSM2_CONF" >"$T/softhsm2.conf"
+export SOFTHSM2_CONF=$T/softhsm2.conf
 FAKE_PINENTRY=$TESTS_SRC/fake-pinentry.sh
 export FAKE_PINENTRY_LOG=$T/pinentry.log
 export FAKE_PINENTRY_PIN=$T/pin
