@@ -51,12 +51,8 @@ decrypt_init(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
 	struct cp_obj *o;
 	CK_RV rv;
 
-	if ((cm = cp_mech_find(mech->mechanism)) == NULL ||
-	    !(cm->flags & CKF_DECRYPT))
-		return CKR_MECHANISM_INVALID;
-	if ((o = cp_obj_get(m, s, key)) == NULL)
-		return CKR_KEY_HANDLE_INVALID;
-	if ((rv = cp_key_check(o, cm, CA_OP_DECRYPT)) != CKR_OK)
+	if ((rv = cp_key_for(m, s, mech, key, CKF_DECRYPT, CA_OP_DECRYPT, &cm, &o)) !=
+	    CKR_OK)
 		return rv;
 	memset(&op, 0, sizeof(op));
 	op.kind = CP_OP_DECRYPT;
@@ -81,20 +77,7 @@ CK_RV
 C_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
     CK_OBJECT_HANDLE key)
 {
-	struct cp_session *s;
-	struct cp_mod *m;
-	CK_RV rv;
-
-	if ((rv = cp_enter_session(h, &m, &s)) != CKR_OK)
-		return rv;
-	if (mech == NULL)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op.kind != CP_OP_NONE)
-		rv = CKR_OPERATION_ACTIVE;
-	else
-		rv = decrypt_init(m, s, mech, key);
-	cp_leave();
-	return rv;
+	return cp_op_init(h, mech, key, decrypt_init);
 }
 
 /* Copies a plaintext out by PKCS#11's length rules. */

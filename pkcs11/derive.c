@@ -233,12 +233,8 @@ derive_check(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
 	struct cp_obj *o;
 	CK_RV rv;
 
-	if ((cm = cp_mech_find(mech->mechanism)) == NULL ||
-	    !(cm->flags & CKF_DERIVE))
-		return CKR_MECHANISM_INVALID;
-	if ((o = cp_obj_get(m, s, base)) == NULL)
-		return CKR_KEY_HANDLE_INVALID;
-	if ((rv = cp_key_check(o, cm, CA_OP_DERIVE)) != CKR_OK)
+	if ((rv = cp_key_for(m, s, mech, base, CKF_DERIVE, CA_OP_DERIVE, &cm,
+	    &o)) != CKR_OK)
 		return rv;
 	/* CKD_NULL: the caller runs its KDF on the value. */
 	p = mech->pParameter;

@@ -101,13 +101,40 @@ cp_hash_md(uint8_t hash)
 }
 
 CK_RV
-cp_key_check(const struct cp_obj *o, const struct cp_mech *cm, uint32_t op)
+cp_key_for(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
+    CK_OBJECT_HANDLE key, CK_FLAGS flag, uint32_t op,
+    const struct cp_mech **cm, struct cp_obj **o)
 {
-	if (o->cls != CKO_PRIVATE_KEY || o->key_type != cm->key_type)
+	if ((*cm = cp_mech_find(mech->mechanism)) == NULL ||
+	    !((*cm)->flags & flag))
+		return CKR_MECHANISM_INVALID;
+	if ((*o = cp_obj_get(m, s, key)) == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	if ((*o)->cls != CKO_PRIVATE_KEY || (*o)->key_type != (*cm)->key_type)
 		return CKR_KEY_TYPE_INCONSISTENT;
-	if (!(o->ops & op))
+	if (!((*o)->ops & op))
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
 	return CKR_OK;
+}
+
+CK_RV
+cp_op_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+    cp_init_fn init)
+{
+	struct cp_session *s;
+	struct cp_mod *m;
+	CK_RV rv;
+
+	if ((rv = cp_enter_session(h, &m, &s)) != CKR_OK)
+		return rv;
+	if (mech == NULL)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (s->op.kind != CP_OP_NONE)
+		rv = CKR_OPERATION_ACTIVE;
+	else
+		rv = init(m, s, mech, key);
+	cp_leave();
+	return rv;
 }
 
 /* Every slot offers every mechanism: the agent knows no more per token. */

@@ -276,12 +276,23 @@ void cp_obj_free(struct cp_obj *o);
 /* The mechanism type, or NULL when the module does not offer it. */
 const struct cp_mech *cp_mech_find(CK_MECHANISM_TYPE type);
 /*
- * Can object o do op (CA_OP_*) with mechanism cm? CKR_OK, else
- * CKR_KEY_TYPE_INCONSISTENT (not a private key of the mechanism's type)
- * or CKR_KEY_FUNCTION_NOT_PERMITTED (the agent says the key may not).
+ * The mechanism of mech, which must allow flag (CKF_SIGN, ...), in *cm,
+ * and the private key key of session s, which must suit it and do op
+ * (CA_OP_*), in *o; the lock held. CKR_OK, else CKR_MECHANISM_INVALID,
+ * CKR_KEY_HANDLE_INVALID, CKR_KEY_TYPE_INCONSISTENT (not a private key of
+ * the mechanism's type) or CKR_KEY_FUNCTION_NOT_PERMITTED (the agent says
+ * the key may not).
  */
-CK_RV cp_key_check(const struct cp_obj *o, const struct cp_mech *cm,
-    uint32_t op);
+CK_RV cp_key_for(struct cp_mod *m, struct cp_session *s,
+    const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_FLAGS flag,
+    uint32_t op, const struct cp_mech **cm, struct cp_obj **o);
+/* Sets up an operation on session s, the lock held. */
+typedef CK_RV (*cp_init_fn)(struct cp_mod *m, struct cp_session *s,
+    const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);
+/* C_SignInit and C_DecryptInit: the session entered, its arguments and
+ * that no operation is active checked, then init. */
+CK_RV cp_op_init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech,
+    CK_OBJECT_HANDLE key, cp_init_fn init);
 /* The ca_hash for a CKM_SHA* type, or -1. */
 int cp_hash_from_ckm(CK_MECHANISM_TYPE type);
 /* The ca_hash for a CKG_MGF1_* type, or -1. */

@@ -48,12 +48,8 @@ sign_init(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
 	struct cp_obj *o;
 	CK_RV rv;
 
-	if ((cm = cp_mech_find(mech->mechanism)) == NULL ||
-	    !(cm->flags & CKF_SIGN))
-		return CKR_MECHANISM_INVALID;
-	if ((o = cp_obj_get(m, s, key)) == NULL)
-		return CKR_KEY_HANDLE_INVALID;
-	if ((rv = cp_key_check(o, cm, CA_OP_SIGN)) != CKR_OK)
+	if ((rv = cp_key_for(m, s, mech, key, CKF_SIGN, CA_OP_SIGN, &cm, &o)) !=
+	    CKR_OK)
 		return rv;
 	memset(&op, 0, sizeof(op));
 	op.kind = CP_OP_SIGN;
@@ -80,20 +76,7 @@ sign_init(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
 CK_RV
 C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)
 {
-	struct cp_session *s;
-	struct cp_mod *m;
-	CK_RV rv;
-
-	if ((rv = cp_enter_session(h, &m, &s)) != CKR_OK)
-		return rv;
-	if (mech == NULL)
-		rv = CKR_ARGUMENTS_BAD;
-	else if (s->op.kind != CP_OP_NONE)
-		rv = CKR_OPERATION_ACTIVE;
-	else
-		rv = sign_init(m, s, mech, key);
-	cp_leave();
-	return rv;
+	return cp_op_init(h, mech, key, sign_init);
 }
 
 /*
