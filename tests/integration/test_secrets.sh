@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# No copy of a PIN outlives its use in the agent: its memory, read through
+# /proc/PID/mem, holds the PIN while pin-cache ttl keeps it (the scan
+# works), and none after a LOCK or once the time is up. The token gets a
+# PIN found nowhere else first, so a match is the PIN and nothing else.
+# Needs root (the agent is not dumpable, so only CAP_SYS_PTRACE may read
+# it): skipped (77) otherwise.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: reading another process's memory needs root"
+	exit 77
+fi
+pin=Zq7-w0rD-$RANDOM$RANDOM
+pkcs11-tool --module "$FIXTURE_MODULE" --token-label alice --login \
+    --pin "$FIXTURE_ALICE_PIN" --change-pin --new-pin "$pin" >/dev/null 2>&1
+
+printf 'pin-cache ttl 3\n' >"$T/agent.conf"
+start_agent --config "$T/agent.conf" --module "$FIXTURE_MODULE"
+alice=$(token_id alice)
+aa=$(key_id alice rsa2048-sign-aa)
+echo secrets >"$T/msg"
+openssl dgst -sha256 -binary "$T/msg" >"$T/d"
+
+# copies: how many times the PIN is in the agent's writable memory.
+copies() {
+	python3 - "$AGENT_PID" "$pin" <<'PY'
+import re, sys
+pid, pin = sys.argv[1], sys.argv[2].encode()
+n = 0
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        addr, perms = line.split()[:2]
+        if not perms.startswith("rw"):
+            continue
+        lo, hi = (int(x, 16) for x in addr.split("-"))
+        try:
+            mem.seek(lo)
+            n += mem.read(hi - lo).count(pin)
+        except OSError:
+            pass
+print(n)
+PY
+}
+
+printf '%s\n' "$pin" | cardsign login --token "$alice" --pin-stdin
+: >"$FAKE_PINENTRY_LOG"
+check "signing with the kept PIN" cardsign sign-digest \
+    --key "$aa" --hash sha256 --in "$T/d" -o "$T/sig"
+check "  no prompt was needed" test "$(prompts)" -eq 0
+kept=$(copies)
+check "while kept, the scan finds the PIN ($kept copies)" test "$kept" -ge 1
+check "lock" cardsign lock
+left=$(copies)
+check "after LOCK no copy is left ($left)" test "$left" -eq 0
+
+printf '%s\n' "$pin" | cardsign login --token "$alice" --pin-stdin
+check "  sign again" cardsign sign-digest --key "$aa" --hash sha256 \
+    --in "$T/d" -o "$T/sig"
+sleep 4
+left=$(copies)
+check "once pin-cache's time is up, no copy is left ($left)" \
+    test "$left" -eq 0
+finish
