@@ -69,6 +69,9 @@ struct worker {
 	struct ca_token tok;
 	struct ca_key *keys;
 	size_t nkeys;
+
+	/* The slot's presence at the last look; -1 before the first. */
+	int polled;
 };
 
 /*
@@ -513,10 +516,21 @@ worker_lock(struct worker *w, const struct ca_msg *m)
 static int
 worker_poll(struct worker *w)
 {
-	int present = p11_present(&w->p11);
-	int was = w->tok.id != NULL && (w->tok.flags & CA_TOK_PRESENT);
+	int present = p11_present(&w->p11), was = w->polled, indexed;
 
-	if (present == was && (!present || p11_session_alive(&w->p11)))
+	/*
+	 * Presence is compared with the last poll's and with the index's. A
+	 * slot whose token cannot be served (SoftHSM's blank spare) has no
+	 * index entry: it counts as indexed as it is, or it would be
+	 * "inserted" at every poll. A token marked absent between two polls
+	 * (pulled mid-call) and back by the next differs from the index.
+	 */
+	indexed = w->tok.id != NULL ? (w->tok.flags & CA_TOK_PRESENT) != 0 :
+	    present;
+	w->polled = present;
+	/* A worker a poll has just started (was -1) has read nothing yet. */
+	if (present == (was == -1 ? 0 : was) && present == indexed &&
+	    (!present || p11_session_alive(&w->p11)))
 		return 0;
 	if (present != was)
 		log_info("token '%s' in slot %lu %s", tlabel(w),
@@ -536,6 +550,7 @@ worker_run(struct worker *w, struct job *j)
 			countdown_done(j->cd, 1, worker_poll(w));
 		else {
 			(void)worker_reindex(w);
+			w->polled = p11_present(&w->p11);
 			countdown_done(j->cd, 1, 0);
 		}
 		return;
@@ -628,6 +643,7 @@ worker_start(CK_SLOT_ID slot)
 	host.workers = nw;
 	w->p11.mod = &host.mod;
 	w->p11.slot = slot;
+	w->polled = -1;
 	w->tail = &w->head;
 	pthread_mutex_init(&w->qlock, NULL);
 	pthread_cond_init(&w->qcond, NULL);
