@@ -182,14 +182,14 @@ policy_used(const char *token_id)
 {
 	struct tokpol *tp;
 
-	if (P.cfg == NULL || (tp = find(token_id, 1)) == NULL)
+	/* Nothing to track per token unless one of the two is set. */
+	if (P.cfg == NULL || (P.cfg->pin_cache != PIN_CACHE_NONE &&
+	    P.cfg->idle_lock_s == 0) || (tp = find(token_id, 1)) == NULL)
 		return;
 	if (P.cfg->pin_cache == PIN_CACHE_NONE) {
 		lock(tp, "pin-cache none");
 		return;
 	}
-	if (P.cfg->idle_lock_s == 0)
-		return;
 	if (tp->idle_timer)
 		loop_timer_cancel(P.loop, tp->idle_timer);
 	tp->idle_timer = loop_timer(P.loop, (uint64_t)P.cfg->idle_lock_s *

@@ -240,6 +240,19 @@ job_free(struct job *j)
 	free(j);
 }
 
+/* The reply a refresh or poll owes once every worker is done with it. */
+static void
+countdown_reply(const struct countdown *cd)
+{
+	if (!cd->poll)
+		push_index(cd->id);
+	else {
+		if (cd->changed)
+			push_index(0);
+		reply_ok(cd->id);
+	}
+}
+
 /* One worker is done with cd (changed: its poll saw an event); the last
  * sends the reply, unless send is 0 (the host is stopping). */
 static void
@@ -253,13 +266,8 @@ countdown_done(struct countdown *cd, int send, int changed)
 	pthread_mutex_unlock(&host.lock);
 	if (!last)
 		return;
-	if (send && !cd->poll)
-		push_index(cd->id);
-	else if (send) {
-		if (cd->changed)
-			push_index(0);
-		reply_ok(cd->id);
-	}
+	if (send)
+		countdown_reply(cd);
 	free(cd);
 }
 
@@ -709,10 +717,7 @@ rescan(uint32_t id, int poll)
 	pthread_mutex_unlock(&host.lock);
 	free(slots);
 	if (last) {
-		if (!poll || cd->changed)
-			push_index(poll ? 0 : id);
-		if (poll)
-			reply_ok(id);
+		countdown_reply(cd);
 		free(cd);
 	}
 }

@@ -46,28 +46,18 @@ static CK_RV
 decrypt_init(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
     CK_OBJECT_HANDLE key)
 {
-	const struct cp_mech *cm;
 	struct cp_op op;
-	struct cp_obj *o;
 	CK_RV rv;
 
-	if ((rv = cp_key_for(m, s, mech, key, CKF_DECRYPT, CA_OP_DECRYPT, &cm, &o)) !=
+	if ((rv = cp_op_begin(m, s, mech, key, CP_OP_DECRYPT, &op)) !=
 	    CKR_OK)
 		return rv;
-	memset(&op, 0, sizeof(op));
-	op.kind = CP_OP_DECRYPT;
-	op.mech = cm;
-	op.nbytes = o->nbytes;
 	/* RFC 8017 7.2.2: k - 11 bytes at most. */
-	op.outlen = o->nbytes > 11 ? o->nbytes - 11 : 0;
-	if (cm->alg == CA_ALG_RSA_OAEP &&
+	op.outlen = op.nbytes > 11 ? op.nbytes - 11 : 0;
+	if (op.mech->alg == CA_ALG_RSA_OAEP &&
 	    (rv = oaep_params(mech, &op)) != CKR_OK) {
 		cp_op_clear(&op);
 		return rv;
-	}
-	if ((op.key_id = strdup(o->key_id)) == NULL) {
-		cp_op_clear(&op);
-		return CKR_HOST_MEMORY;
 	}
 	s->op = op;
 	return CKR_OK;

@@ -5,6 +5,8 @@
  */
 #include <stddef.h>
 
+#include <string.h>
+
 #include "module.h"
 
 #define SIGN_RSA(t, a, h) { t, CA_KEY_RSA, CKF_SIGN, a, h }
@@ -114,6 +116,27 @@ cp_key_for(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
 		return CKR_KEY_TYPE_INCONSISTENT;
 	if (!((*o)->ops & op))
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	return CKR_OK;
+}
+
+CK_RV
+cp_op_begin(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
+    CK_OBJECT_HANDLE key, enum cp_op_kind kind, struct cp_op *op)
+{
+	const struct cp_mech *cm;
+	struct cp_obj *o;
+	CK_RV rv;
+
+	memset(op, 0, sizeof(*op));
+	if ((rv = cp_key_for(m, s, mech, key, kind == CP_OP_SIGN ? CKF_SIGN :
+	    CKF_DECRYPT, kind == CP_OP_SIGN ? CA_OP_SIGN : CA_OP_DECRYPT, &cm,
+	    &o)) != CKR_OK)
+		return rv;
+	if ((op->key_id = strdup(o->key_id)) == NULL)
+		return CKR_HOST_MEMORY;
+	op->kind = kind;
+	op->mech = cm;
+	op->nbytes = o->nbytes;
 	return CKR_OK;
 }
 

@@ -286,6 +286,16 @@ const struct cp_mech *cp_mech_find(CK_MECHANISM_TYPE type);
 CK_RV cp_key_for(struct cp_mod *m, struct cp_session *s,
     const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, CK_FLAGS flag,
     uint32_t op, const struct cp_mech **cm, struct cp_obj **o);
+/*
+ * The common start of a sign (kind CP_OP_SIGN) or decrypt operation: the
+ * mechanism and key as cp_key_for() checks them, and op zeroed, then
+ * given its kind, mechanism, the key's size and id (which
+ * cp_op_clear() frees). CKR_OK, or cp_key_for()'s error or
+ * CKR_HOST_MEMORY, with nothing in op to free.
+ */
+CK_RV cp_op_begin(struct cp_mod *m, struct cp_session *s,
+    const CK_MECHANISM *mech, CK_OBJECT_HANDLE key, enum cp_op_kind kind,
+    struct cp_op *op);
 /* Sets up an operation on session s, the lock held. */
 typedef CK_RV (*cp_init_fn)(struct cp_mod *m, struct cp_session *s,
     const CK_MECHANISM *mech, CK_OBJECT_HANDLE key);

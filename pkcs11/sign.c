@@ -45,23 +45,18 @@ sign_init(struct cp_mod *m, struct cp_session *s, const CK_MECHANISM *mech,
 	const struct cp_mech *cm;
 	struct cp_op op;
 	const EVP_MD *md;
-	struct cp_obj *o;
 	CK_RV rv;
 
-	if ((rv = cp_key_for(m, s, mech, key, CKF_SIGN, CA_OP_SIGN, &cm, &o)) !=
-	    CKR_OK)
+	if ((rv = cp_op_begin(m, s, mech, key, CP_OP_SIGN, &op)) != CKR_OK)
 		return rv;
-	memset(&op, 0, sizeof(op));
-	op.kind = CP_OP_SIGN;
-	op.mech = cm;
-	op.nbytes = o->nbytes;
-	op.outlen = cm->key_type == CA_KEY_EC ? 2 * o->nbytes : o->nbytes;
+	cm = op.mech;
+	op.outlen = cm->key_type == CA_KEY_EC ? 2 * op.nbytes : op.nbytes;
 	op.hash = cm->hash;
 	if (cm->alg == CA_ALG_RSA_PSS &&
-	    (rv = pss_params(mech, cm, &op)) != CKR_OK)
+	    (rv = pss_params(mech, cm, &op)) != CKR_OK) {
+		cp_op_clear(&op);
 		return rv;
-	if ((op.key_id = strdup(o->key_id)) == NULL)
-		return CKR_HOST_MEMORY;
+	}
 	if (cm->hash != CA_HASH_NONE &&
 	    ((md = cp_hash_md(cm->hash)) == NULL ||
 	    (op.md = EVP_MD_CTX_new()) == NULL ||
