@@ -12,8 +12,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 pin=Zq7-w0rD-$RANDOM$RANDOM
-pkcs11-tool --module "$FIXTURE_MODULE" --token-label alice --login \
-    --pin "$FIXTURE_ALICE_PIN" --change-pin --new-pin "$pin" >/dev/null 2>&1
+check "the token gets a PIN found nowhere else" pkcs11-tool \
+    --module "$FIXTURE_MODULE" --token-label alice --login \
+    --pin "$FIXTURE_ALICE_PIN" --change-pin --new-pin "$pin"
 
 printf 'pin-cache ttl 3\n' >"$T/agent.conf"
 start_agent --config "$T/agent.conf" --module "$FIXTURE_MODULE"
