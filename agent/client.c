@@ -21,6 +21,7 @@ static struct {
 	int listen_fd;
 	struct client *all;
 	size_t n;
+	int closing;		/* shutting down: no new requests */
 	size_t nwatch;		/* clients watching */
 	uint8_t *seen;		/* the status watchers saw last, encoded */
 	size_t seen_len;
@@ -58,7 +59,7 @@ update_events(struct client *c)
 {
 	int ev = 0;
 
-	if (c->req == NULL && hosts_settled())
+	if (c->req == NULL && hosts_settled() && !C.closing)
 		ev |= LOOP_READ;
 	if (chan_pending(&c->ch))
 		ev |= LOOP_WRITE;
@@ -251,7 +252,7 @@ drain(struct client *c)
 	struct ca_msg m;
 	enum ca_perr e;
 
-	while (c->req == NULL && hosts_settled()) {
+	while (c->req == NULL && hosts_settled() && !C.closing) {
 		e = chan_next(&c->ch, &m);
 		if (e == CA_PE_INCOMPLETE)
 			break;
@@ -389,10 +390,47 @@ clients_resume(void)
 }
 
 void
+clients_shutdown(void)
+{
+	struct client *c, *next;
+
+	C.closing = 1;
+	if (C.listen_fd != -1) {
+		loop_unwatch(C.loop, C.listen_fd);
+		C.listen_fd = -1;
+	}
+	for (c = C.all; c != NULL; c = next) {
+		next = c->next;
+		if (c->req == NULL)
+			client_close(c);
+	}
+}
+
+size_t
+clients_busy(void)
+{
+	struct client *c;
+	size_t n = 0;
+
+	for (c = C.all; c != NULL; c = c->next)
+		if (c->req != NULL)
+			n++;
+	return n;
+}
+
+void
 clients_close_all(void)
 {
-	while (C.all != NULL)
-		client_close(C.all);
+	struct client *c;
+
+	while ((c = C.all) != NULL) {
+		if (c->req != NULL) {
+			client_error(c, request_id(c->req), CA_E_CANCELLED,
+			    "the agent is shutting down");
+		}
+		client_close(c);
+	}
 	if (C.listen_fd != -1)
 		loop_unwatch(C.loop, C.listen_fd);
+	C.listen_fd = -1;
 }

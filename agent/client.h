@@ -10,6 +10,7 @@
 #define CARDAGENT_CLIENT_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "chan.h"
@@ -51,7 +52,18 @@ void clients_tokens_changed(void);
 /* Feeds clients that arrived before the token hosts settled. */
 void clients_resume(void);
 
-/* Closes every connection; requests in flight lose their client. */
+/*
+ * Shutting down: stops accepting (the caller closes the listening socket),
+ * reads no further requests and closes every connection with none in
+ * flight; the others stay until their reply is sent.
+ */
+void clients_shutdown(void);
+
+/* How many connections have a request in flight. */
+size_t clients_busy(void);
+
+/* Closes every connection; a request still in flight is answered "the
+ * agent is shutting down" and finishes without its client. */
 void clients_close_all(void);
 
 #endif

@@ -28,6 +28,18 @@
 
 static int sig_pipe[2] = { -1, -1 };
 
+/* The listening socket, and what shutting down needs to know. */
+static struct {
+	int fd;
+	char path[PATH_MAX];
+	int activated;		/* systemd owns the socket file */
+	int stopping;		/* SIGTERM seen: draining */
+	uint64_t deadline;	/* loop_now_ms() by which to stop anyway */
+} S = { .fd = -1 };
+
+/* While draining, polls for the last request in flight to be answered. */
+#define DRAIN_POLL_MS 20
+
 static void
 usage(FILE *f)
 {
@@ -58,25 +70,70 @@ on_signal(int sig)
 }
 
 static void
+drain_check(struct loop *l, void *arg)
+{
+	(void)arg;
+	if (clients_busy() == 0 || loop_now_ms() >= S.deadline) {
+		loop_stop(l);
+		return;
+	}
+	(void)loop_timer(l, DRAIN_POLL_MS, drain_check, NULL);
+}
+
+static void
+stop_listening(void)
+{
+	if (S.fd == -1)
+		return;
+	if (!S.activated)
+		(void)unlink(S.path);
+	close(S.fd);
+	S.fd = -1;
+}
+
+/*
+ * The first SIGTERM stops new work and lets operations already at a token
+ * finish and be answered (a token call is bounded by the watchdog); a
+ * prompt not yet shown is withdrawn. A second signal stops at once.
+ */
+static void
+shutdown_gracefully(struct loop *l, int sig, unsigned limit_ms)
+{
+	if (S.stopping) {
+		log_info("signal %d again: stopping now", sig);
+		loop_stop(l);
+		return;
+	}
+	S.stopping = 1;
+	S.deadline = loop_now_ms() + limit_ms;
+	clients_shutdown();
+	stop_listening();
+	prompt_cancel();
+	log_info("signal %d: shutting down once %zu request(s) in flight are "
+	    "answered", sig, clients_busy());
+	drain_check(l, NULL);
+}
+
+static void
 signal_io(struct loop *l, int fd, int ev, void *arg)
 {
+	const struct config *cfg = arg;
+
 	unsigned char b;
 
 	(void)ev;
-	(void)arg;
 	while (read(fd, &b, 1) == 1) {
 		if (b == SIGHUP) {
 			log_info("SIGHUP: re-reading tokens");
 			hosts_refresh();
 			continue;
 		}
-		log_info("signal %d: shutting down", b);
-		loop_stop(l);
+		shutdown_gracefully(l, b, cfg->token_timeout_ms);
 	}
 }
 
 static int
-setup_signals(struct loop *l)
+setup_signals(struct loop *l, const struct config *cfg)
 {
 	struct sigaction sa;
 
@@ -90,7 +147,8 @@ setup_signals(struct loop *l)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	return loop_watch(l, sig_pipe[0], LOOP_READ, signal_io, NULL);
+	return loop_watch(l, sig_pipe[0], LOOP_READ, signal_io,
+	    (void *)cfg);
 }
 
 /* The agent holds PINs: keep its memory out of core files and away from
@@ -102,6 +160,19 @@ harden(void)
 
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* Each client is a descriptor: take all the kernel allows us, as the
+ * default soft limit (often 1024) is below MAX_CLIENTS. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static int
@@ -179,7 +250,7 @@ main(int argc, char **argv)
 	struct config cfg, cli;
 	char path[PATH_MAX], self[PATH_MAX], err[512];
 	const char *config_file = NULL;
-	int ch, foreground = 0, debug = 0, lfd, activated = 0, rc = 1;
+	int ch, foreground = 0, debug = 0, rc = 1;
 	struct loop *l = NULL;
 	ssize_t n;
 
@@ -267,26 +338,27 @@ main(int argc, char **argv)
 	}
 	self[n] = '\0';
 
-	if ((lfd = listen_activated()) != -1) {
-		activated = 1;
+	if ((S.fd = listen_activated()) != -1) {
+		S.activated = 1;
 		foreground = 1;
-		snprintf(path, sizeof(path), "(socket activation)");
+		snprintf(S.path, sizeof(S.path), "(socket activation)");
 	} else {
 		if (cfg.socket != NULL)
-			snprintf(path, sizeof(path), "%s", cfg.socket);
-		else if (listen_default_path(path, sizeof(path), err,
+			snprintf(S.path, sizeof(S.path), "%s", cfg.socket);
+		else if (listen_default_path(S.path, sizeof(S.path), err,
 		    sizeof(err)) == -1)
 			goto fatal;
-		if ((lfd = listen_path(path, err, sizeof(err))) == -1)
+		if ((S.fd = listen_path(S.path, err, sizeof(err))) == -1)
 			goto fatal;
 	}
+	raise_fd_limit();
 	if (!foreground)
-		daemonize(path);
+		daemonize(S.path);
 	log_init("cardagent", foreground, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 
-	if ((l = loop_new()) == NULL || setup_signals(l) == -1 ||
+	if ((l = loop_new()) == NULL || setup_signals(l, &cfg) == -1 ||
 	    prompt_init(l, cfg.pinentry, cfg.pinentry_timeout_s) == -1 ||
-	    clients_listen(l, lfd) == -1 ||
+	    clients_listen(l, S.fd) == -1 ||
 	    hosts_start(l, cfg.modules, cfg.nmodules, self,
 	    cfg.token_timeout_ms, hosts_ready) == -1) {
 		log_err("start-up failed: out of resources");
@@ -294,9 +366,9 @@ main(int argc, char **argv)
 	}
 	policy_init(l, &cfg);
 	hosts_on_change(tokens_changed);
-	log_info("listening on %s, %zu module(s)", path, cfg.nmodules);
-	if (foreground && !activated) {
-		printf("CARDAGENT_SOCK=%s; export CARDAGENT_SOCK;\n", path);
+	log_info("listening on %s, %zu module(s)", S.path, cfg.nmodules);
+	if (foreground && !S.activated) {
+		printf("CARDAGENT_SOCK=%s; export CARDAGENT_SOCK;\n", S.path);
 		fflush(stdout);
 	}
 	rc = loop_run(l) == 0 ? 0 : 1;
@@ -304,10 +376,8 @@ main(int argc, char **argv)
 	hosts_stop();
 	policy_stop();
 	prompt_shutdown();
-	if (!activated)
-		(void)unlink(path);
-	close(lfd);
 out:
+	stop_listening();
 	loop_free(l);
 	config_free(&cfg);
 	config_free(&cli);

@@ -209,6 +209,24 @@ prompt_confirm(const char *title, const char *desc, const char *keyinfo,
 }
 
 void
+prompt_cancel(void)
+{
+	struct ask *a, *next, *keep;
+
+	/* A running dialog belongs to its thread until pinentry answers. */
+	keep = P.running ? P.head : NULL;
+	a = keep != NULL ? keep->next : P.head;
+	if (keep != NULL)
+		keep->next = NULL;
+	P.head = P.tail = keep;
+	for (; a != NULL; a = next) {
+		next = a->next;
+		a->cb(a->arg, CA_E_CANCELLED, NULL, "the agent is shutting down");
+		free_ask(a);
+	}
+}
+
+void
 prompt_shutdown(void)
 {
 	struct ask *a, *next;

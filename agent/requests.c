@@ -83,6 +83,12 @@ fail(struct request *r, uint32_t status, const char *fmt, ...)
 	va_end(ap);
 }
 
+uint32_t
+request_id(const struct request *r)
+{
+	return r->client_id;
+}
+
 void
 request_orphan(struct request *r)
 {

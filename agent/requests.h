@@ -19,6 +19,9 @@ struct request;
  */
 void request_start(struct client *c, struct ca_msg *m);
 
+/* The id the client gave the request. */
+uint32_t request_id(const struct request *r);
+
 /* The client went away: its request, if any, finishes silently. */
 void request_orphan(struct request *r);
 
