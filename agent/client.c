@@ -15,17 +15,19 @@
 #include "requests.h"
 
 #define MAX_CLIENTS 4096
+#define MAX_LISTENERS 17	/* the socket and 16 restricted ones */
 
 static struct {
 	struct loop *loop;
-	int listen_fd;
+	int listen_fd[MAX_LISTENERS];
+	size_t nlisten;
 	struct client *all;
 	size_t n;
 	int closing;		/* shutting down: no new requests */
 	size_t nwatch;		/* clients watching */
 	uint8_t *seen;		/* the status watchers saw last, encoded */
 	size_t seen_len;
-} C = { .listen_fd = -1 };
+} C;
 
 static void client_io(struct loop *l, int fd, int ev, void *arg);
 
@@ -96,7 +98,7 @@ error_msg(struct ca_msg *e, uint32_t status, char *text)
 	e->u.error.text = text;
 }
 
-void
+static void
 client_errorv(struct client *c, uint32_t id, uint32_t status,
     const char *fmt, va_list ap)
 {
@@ -325,6 +327,20 @@ refuse(int fd, const char *why)
 	close(fd);
 }
 
+/* For the audit log and confirmation dialogs: who is asking. */
+static void
+peer_exe(struct client *c)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)c->pid);
+	if ((n = readlink(path, c->exe, sizeof(c->exe) - 1)) <= 0)
+		snprintf(c->exe, sizeof(c->exe), "?");
+	else
+		c->exe[n] = '\0';
+}
+
 static void
 accept_io(struct loop *l, int lfd, int ev, void *arg)
 {
@@ -334,7 +350,6 @@ accept_io(struct loop *l, int lfd, int ev, void *arg)
 	int fd;
 
 	(void)ev;
-	(void)arg;
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
 	    -1) {
 		if (errno != EAGAIN && errno != EINTR)
@@ -360,6 +375,8 @@ accept_io(struct loop *l, int lfd, int ev, void *arg)
 	chan_init(&c->ch, fd);
 	c->uid = cred.uid;
 	c->pid = cred.pid;
+	c->scope = arg;
+	peer_exe(c);
 	if (loop_watch(l, fd, LOOP_READ, client_io, c) == -1) {
 		chan_free(&c->ch);
 		free(c);
@@ -371,11 +388,22 @@ accept_io(struct loop *l, int lfd, int ev, void *arg)
 }
 
 int
-clients_listen(struct loop *l, int fd)
+clients_listen(struct loop *l, int fd, const struct scope *scope)
 {
+	if (C.nlisten >= MAX_LISTENERS)
+		return -1;
 	C.loop = l;
-	C.listen_fd = fd;
-	return loop_watch(l, fd, LOOP_READ, accept_io, NULL);
+	if (loop_watch(l, fd, LOOP_READ, accept_io, (void *)scope) == -1)
+		return -1;
+	C.listen_fd[C.nlisten++] = fd;
+	return 0;
+}
+
+static void
+stop_accepting(void)
+{
+	while (C.nlisten > 0)
+		loop_unwatch(C.loop, C.listen_fd[--C.nlisten]);
 }
 
 void
@@ -395,10 +423,7 @@ clients_shutdown(void)
 	struct client *c, *next;
 
 	C.closing = 1;
-	if (C.listen_fd != -1) {
-		loop_unwatch(C.loop, C.listen_fd);
-		C.listen_fd = -1;
-	}
+	stop_accepting();
 	for (c = C.all; c != NULL; c = next) {
 		next = c->next;
 		if (c->req == NULL)
@@ -430,7 +455,5 @@ clients_close_all(void)
 		}
 		client_close(c);
 	}
-	if (C.listen_fd != -1)
-		loop_unwatch(C.loop, C.listen_fd);
-	C.listen_fd = -1;
+	stop_accepting();
 }

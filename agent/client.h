@@ -9,7 +9,6 @@
 #ifndef CARDAGENT_CLIENT_H
 #define CARDAGENT_CLIENT_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -17,11 +16,15 @@
 
 struct loop;
 struct request;
+struct scope;
 
 struct client {
 	struct chan ch;
 	uid_t uid;
 	pid_t pid;
+	char exe[256];		/* the peer's executable, when accepted */
+	const struct scope *scope;	/* restricted socket; NULL: full */
+	int allowed;		/* the user allowed this connection */
 	int hello;		/* handshake done */
 	int watching;		/* sent WATCH: gets STATUS_REPLY at changes */
 	uint32_t watch_id;	/* the WATCH request's id */
@@ -29,8 +32,12 @@ struct client {
 	struct client *next;	/* list of all clients */
 };
 
-/* Starts accepting on the listening socket fd. Returns 0 or -1. */
-int clients_listen(struct loop *l, int fd);
+/*
+ * Starts accepting on the listening socket fd; with a scope, its clients
+ * may do only what the scope allows (scope is borrowed and must outlive
+ * the listener). Returns 0 or -1.
+ */
+int clients_listen(struct loop *l, int fd, const struct scope *scope);
 
 /* Sends reply, with the id of the request it answers, and resumes reading
  * the connection. */
@@ -39,8 +46,6 @@ void client_reply(struct client *c, uint32_t id, struct ca_msg *reply);
 /* Replies to request id with an ERROR message. */
 void client_error(struct client *c, uint32_t id, uint32_t status,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void client_errorv(struct client *c, uint32_t id, uint32_t status,
-    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
 
 /*
  * The tokens may have changed (a card came or went, a login, a host down

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 
 #define CONFIG_LINE_MAX 4096
 #define CONFIG_MAX_MODULES 64
+#define CONFIG_MAX_SCOPES 16
+#define SCOPE_MAX_KEYS 64
+#define SCOPE_DEFAULT_RATE 60
 
 void
 config_init(struct config *c)
@@ -35,15 +39,19 @@ config_set(char **slot, const char *value)
 int
 config_add_module(struct config *c, const char *path)
 {
-	char **n;
+	char real[PATH_MAX], **n;
 
-	if (c->nmodules >= CONFIG_MAX_MODULES)
+	if (realpath(path, real) == NULL)
 		return -1;
+	if (c->nmodules >= CONFIG_MAX_MODULES) {
+		errno = E2BIG;
+		return -1;
+	}
 	if ((n = reallocarray(c->modules, c->nmodules + 1, sizeof(*n))) ==
 	    NULL)
 		return -1;
 	c->modules = n;
-	if ((n[c->nmodules] = strdup(path)) == NULL)
+	if ((n[c->nmodules] = strdup(real)) == NULL)
 		return -1;
 	c->nmodules++;
 	return 0;
@@ -175,6 +183,155 @@ config_confirm_ops(const struct config *c, const char *label)
 	return ops;
 }
 
+/* "sign,decrypt" into CA_OP_* bits; 0 if a word is unknown. */
+static uint32_t
+scope_ops(const char *list)
+{
+	static const char *const words[] = { "sign", "decrypt", "derive" };
+	static const uint32_t bits[] = { CA_OP_SIGN, CA_OP_DECRYPT,
+	    CA_OP_DERIVE };
+	uint32_t ops = 0;
+	size_t n, i;
+
+	for (;; list += n + 1) {
+		n = strcspn(list, ",");
+		for (i = 0; i < 3; i++)
+			if (strlen(words[i]) == n &&
+			    strncmp(list, words[i], n) == 0)
+				break;
+		if (i == 3)
+			return 0;
+		ops |= bits[i];
+		if (list[n] == '\0')
+			return ops;
+	}
+}
+
+static int
+scope_keys(struct scope *s, const char *list)
+{
+	char **keys;
+	size_t n;
+
+	for (;; list += n + 1) {
+		n = strcspn(list, ",");
+		if (n == 0 || s->nkeys >= SCOPE_MAX_KEYS)
+			return -1;
+		if ((keys = reallocarray(s->keys, s->nkeys + 1,
+		    sizeof(*keys))) == NULL)
+			return -1;
+		s->keys = keys;
+		if ((keys[s->nkeys] = strndup(list, n)) == NULL)
+			return -1;
+		s->nkeys++;
+		if (list[n] == '\0')
+			return 0;
+	}
+}
+
+static void
+scope_clear(struct scope *s)
+{
+	size_t i;
+
+	free(s->path);
+	for (i = 0; i < s->nkeys; i++)
+		free(s->keys[i]);
+	free(s->keys);
+}
+
+/* One option of restricted-socket, NAME=VALUE. */
+static int
+scope_option(struct scope *s, const char *opt, const char **why)
+{
+	const char *v = strchr(opt, '=');
+	unsigned long n;
+	char *end;
+
+	if (v == NULL) {
+		*why = "expected ops=, keys=, confirm= or rate= after the path";
+		return -1;
+	}
+	v++;
+	if (strncmp(opt, "ops=", 4) == 0) {
+		if ((s->ops = scope_ops(v)) == 0) {
+			*why = "ops: expected sign, decrypt, derive, "
+			    "comma-separated";
+			return -1;
+		}
+	} else if (strncmp(opt, "keys=", 5) == 0) {
+		if (scope_keys(s, v) == -1) {
+			*why = "keys: expected key ids or labels, "
+			    "comma-separated (at most 64)";
+			return -1;
+		}
+	} else if (strncmp(opt, "confirm=", 8) == 0) {
+		if (strcmp(v, "none") == 0)
+			s->confirm = SCOPE_CONFIRM_NONE;
+		else if (strcmp(v, "connection") == 0)
+			s->confirm = SCOPE_CONFIRM_CONNECTION;
+		else if (strcmp(v, "use") == 0)
+			s->confirm = SCOPE_CONFIRM_USE;
+		else {
+			*why = "confirm: expected none, connection or use";
+			return -1;
+		}
+	} else if (strncmp(opt, "rate=", 5) == 0) {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno != 0 || *end != '\0' || n == 0 || n > 100000) {
+			*why = "rate: expected operations a minute, 1 to "
+			    "100000";
+			return -1;
+		}
+		s->rate = (unsigned)n;
+	} else {
+		*why = "expected ops=, keys=, confirm= or rate= after the path";
+		return -1;
+	}
+	return 0;
+}
+
+/* restricted-socket PATH [OPTION=VALUE]... */
+static int
+restricted_socket(struct config *c, const char *val, const char **why)
+{
+	struct scope s, *n;
+	char *copy, *word, *save = NULL;
+	int rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	s.ops = CA_OP_SIGN | CA_OP_DECRYPT | CA_OP_DERIVE;
+	s.rate = SCOPE_DEFAULT_RATE;
+	if ((copy = strdup(val)) == NULL)
+		return -1;
+	word = strtok_r(copy, " \t", &save);
+	if (word == NULL || word[0] != '/') {
+		*why = "expected an absolute socket path";
+		goto out;
+	}
+	if ((s.path = strdup(word)) == NULL)
+		goto out;
+	while ((word = strtok_r(NULL, " \t", &save)) != NULL)
+		if (scope_option(&s, word, why) == -1)
+			goto out;
+	if (c->nscopes >= CONFIG_MAX_SCOPES) {
+		*why = "at most 16 restricted sockets";
+		goto out;
+	}
+	if ((n = reallocarray(c->scopes, c->nscopes + 1, sizeof(*n))) ==
+	    NULL)
+		goto out;
+	c->scopes = n;
+	c->scopes[c->nscopes++] = s;
+	memset(&s, 0, sizeof(s));
+	rc = 0;
+out:
+	scope_clear(&s);
+	free(copy);
+	return rc;
+}
+
 static int
 apply(struct config *c, const char *key, const char *val, const char **why)
 {
@@ -185,7 +342,20 @@ apply(struct config *c, const char *key, const char *val, const char **why)
 			*why = "module needs an absolute path";
 			return -1;
 		}
-		return config_add_module(c, val);
+		if (config_add_module(c, val) == -1) {
+			*why = strerror(errno);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "restricted-socket") == 0)
+		return restricted_socket(c, val, why);
+	if (strcmp(key, "audit") == 0) {
+		if (strcmp(val, "syslog") != 0 && val[0] != '/') {
+			*why = "expected syslog or an absolute path";
+			return -1;
+		}
+		return config_set(&c->audit, val);
 	}
 	if (strcmp(key, "socket") == 0)
 		return config_set(&c->socket, val);
@@ -289,5 +459,9 @@ config_free(struct config *c)
 	for (i = 0; i < c->nconfirms; i++)
 		free(c->confirms[i].token);
 	free(c->confirms);
+	for (i = 0; i < c->nscopes; i++)
+		scope_clear(&c->scopes[i]);
+	free(c->scopes);
+	free(c->audit);
 	memset(c, 0, sizeof(*c));
 }

@@ -22,6 +22,19 @@
  *                           operation; decrypt covers key derivation. With
  *                           a label, for that token only (it overrides the
  *                           rule without one); repeatable
+ *   restricted-socket PATH [ops=OP,...] [keys=KEY,...] [confirm=WHEN]
+ *                     [rate=N]
+ *                           also listen on PATH for clients that may only
+ *                           use keys: for ssh -R forwarding and mail
+ *                           clients. OP: sign, decrypt, derive (default
+ *                           all three); KEY: a key id or label (default
+ *                           every key); WHEN: none (default), connection
+ *                           (the user allows each new connection once) or
+ *                           use (every operation); N: operations a minute
+ *                           per client process (default 60). LOCK, LOGIN
+ *                           with a PIN and PINs in operations are refused
+ *                           there. Repeatable
+ *   audit syslog|PATH       one line per operation to syslog or a file
  */
 #ifndef CARDAGENT_CONFIG_H
 #define CARDAGENT_CONFIG_H
@@ -29,8 +42,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A restricted socket (restricted-socket). */
+struct scope {
+	char *path;
+	uint32_t ops;		/* CA_OP_* allowed */
+	char **keys;		/* key ids or labels; none: every key */
+	size_t nkeys;
+	enum scope_confirm {
+		SCOPE_CONFIRM_NONE,
+		SCOPE_CONFIRM_CONNECTION,
+		SCOPE_CONFIRM_USE,
+	} confirm;
+	unsigned rate;		/* operations a minute per client process */
+};
+
 struct config {
-	char **modules;
+	char **modules;		/* real paths */
 	size_t nmodules;
 	char *socket;
 	char *pinentry;
@@ -45,6 +72,9 @@ struct config {
 		uint32_t ops;		/* CA_OP_* needing the user's OK */
 	} *confirms;
 	size_t nconfirms;
+	struct scope *scopes;
+	size_t nscopes;
+	char *audit;		/* "syslog", a path, or NULL */
 };
 
 /*
@@ -64,7 +94,11 @@ void config_init(struct config *c);
 int config_load(struct config *c, const char *path, int required, char *err,
     size_t errlen);
 
-/* Adds a module path (copied). Returns 0 or -1. */
+/*
+ * Adds a module by its real path: a symlink or a relative path is
+ * resolved now, once, so that what is loaded later is what was named at
+ * start. Returns 0, or -1 with errno set (ENOENT for a missing file).
+ */
 int config_add_module(struct config *c, const char *path);
 
 /* Replaces a string setting with a copy of value. Returns 0 or -1. */

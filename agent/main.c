@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "client.h"
 #include "config.h"
 #include "hosts.h"
@@ -28,11 +29,14 @@
 
 static int sig_pipe[2] = { -1, -1 };
 
-/* The listening socket, and what shutting down needs to know. */
+/* The listening sockets, and what shutting down needs to know. */
 static struct {
 	int fd;
 	char path[PATH_MAX];
 	int activated;		/* systemd owns the socket file */
+	int rfd[16];		/* restricted sockets, as cfg.scopes */
+	size_t nr;
+	const struct config *cfg;
 	int stopping;		/* SIGTERM seen: draining */
 	uint64_t deadline;	/* loop_now_ms() by which to stop anyway */
 } S = { .fd = -1 };
@@ -83,12 +87,47 @@ drain_check(struct loop *l, void *arg)
 static void
 stop_listening(void)
 {
+	while (S.nr > 0) {
+		S.nr--;
+		(void)unlink(S.cfg->scopes[S.nr].path);
+		close(S.rfd[S.nr]);
+	}
 	if (S.fd == -1)
 		return;
 	if (!S.activated)
 		(void)unlink(S.path);
 	close(S.fd);
 	S.fd = -1;
+}
+
+/* Opens the restricted sockets of the config. Returns 0 or -1 with err. */
+static int
+listen_restricted(const struct config *cfg, char *err, size_t errlen)
+{
+	int fd;
+
+	S.cfg = cfg;
+	for (S.nr = 0; S.nr < cfg->nscopes; S.nr++) {
+		if (S.nr >= sizeof(S.rfd) / sizeof(S.rfd[0]) ||
+		    (fd = listen_path(cfg->scopes[S.nr].path, err, errlen)) ==
+		    -1)
+			return -1;
+		S.rfd[S.nr] = fd;
+	}
+	return 0;
+}
+
+static int
+accept_all(struct loop *l, const struct config *cfg)
+{
+	size_t i;
+
+	if (clients_listen(l, S.fd, NULL) == -1)
+		return -1;
+	for (i = 0; i < S.nr; i++)
+		if (clients_listen(l, S.rfd[i], &cfg->scopes[i]) == -1)
+			return -1;
+	return 0;
 }
 
 /*
@@ -276,13 +315,11 @@ main(int argc, char **argv)
 				return 1;
 			break;
 		case 'm':
-			if (realpath(optarg, path) == NULL) {
+			if (config_add_module(&cli, optarg) == -1) {
 				fprintf(stderr, "cardagent: module %s: %s\n",
 				    optarg, strerror(errno));
 				return 1;
 			}
-			if (config_add_module(&cli, path) == -1)
-				return 1;
 			break;
 		case 'c':
 			config_file = optarg;
@@ -351,6 +388,9 @@ main(int argc, char **argv)
 		if ((S.fd = listen_path(S.path, err, sizeof(err))) == -1)
 			goto fatal;
 	}
+	if (listen_restricted(&cfg, err, sizeof(err)) == -1 ||
+	    audit_open(cfg.audit, err, sizeof(err)) == -1)
+		goto fatal;
 	raise_fd_limit();
 	if (!foreground)
 		daemonize(S.path);
@@ -358,7 +398,7 @@ main(int argc, char **argv)
 
 	if ((l = loop_new()) == NULL || setup_signals(l, &cfg) == -1 ||
 	    prompt_init(l, cfg.pinentry, cfg.pinentry_timeout_s) == -1 ||
-	    clients_listen(l, S.fd) == -1 ||
+	    accept_all(l, &cfg) == -1 ||
 	    hosts_start(l, cfg.modules, cfg.nmodules, self,
 	    cfg.token_timeout_ms, hosts_ready) == -1) {
 		log_err("start-up failed: out of resources");
@@ -366,7 +406,8 @@ main(int argc, char **argv)
 	}
 	policy_init(l, &cfg);
 	hosts_on_change(tokens_changed);
-	log_info("listening on %s, %zu module(s)", S.path, cfg.nmodules);
+	log_info("listening on %s, %zu restricted socket(s), %zu module(s)",
+	    S.path, S.nr, cfg.nmodules);
 	if (foreground && !S.activated) {
 		printf("CARDAGENT_SOCK=%s; export CARDAGENT_SOCK;\n", S.path);
 		fflush(stdout);
@@ -377,6 +418,7 @@ main(int argc, char **argv)
 	policy_stop();
 	prompt_shutdown();
 out:
+	audit_close();
 	stop_listening();
 	loop_free(l);
 	config_free(&cfg);
@@ -386,6 +428,7 @@ oom:
 	snprintf(err, sizeof(err), "out of memory");
 fatal:
 	fprintf(stderr, "cardagent: %s\n", err);
+	stop_listening();
 	config_free(&cfg);
 	config_free(&cli);
 	return 1;

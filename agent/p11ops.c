@@ -419,6 +419,32 @@ oaep_unpad(const struct ca_msg *m, size_t modlen, struct ca_secret *block,
 	return 0;
 }
 
+/*
+ * A client that can tell one failed decryption from another has a padding
+ * oracle (Bleichenbacher, and the Marvin attack on PKCS#1 v1.5): SoftHSM
+ * answers bad padding with CKR_GENERAL_ERROR, other tokens with
+ * CKR_ENCRYPTED_DATA_INVALID or CKR_DATA_LEN_RANGE, depending on where the
+ * padding broke. Every failure the ciphertext could have caused reads the
+ * same; only what it cannot cause (the card gone, the login lost, a
+ * cancelled PIN pad) stays distinct. The PKCS#11 value is kept for the
+ * local log and for telling a pulled card from a failure.
+ */
+static void
+decrypt_failed_alike(struct p11_fail *f)
+{
+	switch (f->status) {
+	case CA_E_BAD_INPUT:
+	case CA_E_TOKEN_FAILED:
+	case CA_E_NOT_ALLOWED:
+	case CA_E_UNSUPPORTED:
+		f->status = CA_E_BAD_INPUT;
+		snprintf(f->why, sizeof(f->why), "decryption failed");
+		break;
+	default:
+		break;
+	}
+}
+
 /* Tokens say this when they know OAEP but not with these parameters. */
 static int
 oaep_params_refused(CK_RV rv)
@@ -482,6 +508,7 @@ p11_decrypt(struct p11_token *t, const struct ca_key *k,
 	    m->u.op.len, out->data, &outlen));
 	if (rv != CKR_OK) {
 		ret = p11_fail_rv(f, "C_Decrypt", rv);
+		decrypt_failed_alike(f);
 		goto out;
 	}
 	out->len = outlen;

@@ -1,16 +1,20 @@
 #define _GNU_SOURCE
 #include "requests.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "client.h"
 #include "hosts.h"
 #include "log.h"
+#include "loop.h"
 #include "policy.h"
 #include "prompt.h"
+#include "scope.h"
 #include "secret.h"
 
 struct request;
@@ -19,6 +23,11 @@ typedef void (*next_fn)(struct request *r);
 struct request {
 	struct client *c;	/* NULL once the client has gone */
 	uint32_t client_id;	/* the id the client gave */
+	/* The client, as the audit log tells it even after it has gone. */
+	uid_t uid;
+	pid_t pid;
+	char exe[256];
+	const struct scope *scope;
 	struct ca_msg m;	/* the client's request */
 	next_fn next;		/* what to do once logged in */
 	unsigned pending;	/* LOCK: host calls outstanding */
@@ -55,11 +64,60 @@ detach(struct request *r, uint32_t *id)
 	return c;
 }
 
+static const char *op_verb(uint8_t type);
+
+/* One audit line for each key operation, login and lock. */
+static void
+audit(const struct request *r, uint32_t status)
+{
+	struct audit_rec a;
+	const struct ca_token *t = NULL;
+	const struct ca_key *k = NULL;
+	struct host *h;
+
+	memset(&a, 0, sizeof(a));
+	switch (r->m.type) {
+	case CA_MSG_SIGN:
+	case CA_MSG_DECRYPT:
+	case CA_MSG_DERIVE:
+		a.op = r->m.type == CA_MSG_SIGN ? "sign" :
+		    r->m.type == CA_MSG_DECRYPT ? "decrypt" : "derive";
+		a.key_id = r->m.u.op.key_id;
+		if ((k = hosts_find_key(a.key_id, &h)) != NULL &&
+		    scope_key_allowed(r->scope, k)) {
+			a.label = k->label;
+			t = hosts_find_token(k->token_id, &h);
+		}
+		a.data_name = r->m.type == CA_MSG_SIGN ? "digest" : "data";
+		a.data = r->m.u.op.data;
+		a.len = r->m.u.op.len;
+		break;
+	case CA_MSG_LOGIN:
+	case CA_MSG_LOCK:
+		a.op = r->m.type == CA_MSG_LOGIN ? "login" : "lock";
+		if (r->m.u.login.token_id != NULL)
+			t = hosts_find_token(r->m.u.login.token_id, &h);
+		break;
+	default:
+		return;
+	}
+	a.uid = r->uid;
+	a.pid = r->pid;
+	a.exe = r->exe;
+	a.socket = r->scope != NULL ? r->scope->path : "main";
+	a.token = t != NULL ? t->label : NULL;
+	a.status = status;
+	audit_log(&a);
+}
+
 static void
 finish(struct request *r, struct ca_msg *reply)
 {
 	uint32_t id;
-	struct client *c = detach(r, &id);
+	struct client *c;
+
+	audit(r, reply->type == CA_MSG_ERROR ? reply->u.error.code : CA_OK);
+	c = detach(r, &id);
 
 	if (c != NULL)
 		client_reply(c, id, reply);
@@ -72,15 +130,18 @@ fail(struct request *r, uint32_t status, const char *fmt, ...)
 static void
 fail(struct request *r, uint32_t status, const char *fmt, ...)
 {
+	char text[512];
 	uint32_t id;
-	struct client *c = detach(r, &id);
+	struct client *c;
 	va_list ap;
 
-	if (c == NULL)
-		return;
+	/* Formatted first: the arguments may point into r. */
 	va_start(ap, fmt);
-	client_errorv(c, id, status, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	audit(r, status);
+	if ((c = detach(r, &id)) != NULL)
+		client_error(c, id, status, "%s", text);
 }
 
 uint32_t
@@ -224,8 +285,6 @@ login_pin(void *arg, uint32_t status, struct ca_secret *pin, const char *err)
 	}
 	login_send(w, pin);
 }
-
-static const char *op_verb(uint8_t type);
 
 /* ", to sign with the key K" when an operation needs the login. */
 static void
@@ -453,20 +512,40 @@ op_allowed(void *arg, uint32_t status, struct ca_secret *pin,
 		fail(r, CA_E_CANCELLED, "client gone");
 		return;
 	}
+	if (r->scope != NULL && r->scope->confirm == SCOPE_CONFIRM_CONNECTION)
+		r->c->allowed = 1;
 	op_go(r);
 }
 
-/* confirm: the user allows this one operation, or it does not happen. */
+/* Whether the restricted socket wants the user's OK for this request. */
+static int
+scope_confirm(const struct request *r)
+{
+	if (r->scope == NULL)
+		return 0;
+	return r->scope->confirm == SCOPE_CONFIRM_USE ||
+	    (r->scope->confirm == SCOPE_CONFIRM_CONNECTION && r->c != NULL &&
+	    !r->c->allowed);
+}
+
+/* confirm: the user allows this one operation (or, with a restricted
+ * socket's confirm=connection, this connection), or it does not happen. */
 static void
 op_confirm(struct request *r, const struct ca_key *k,
     const struct ca_token *t)
 {
-	char desc[1024], who[64];
+	char desc[1024], who[64], via[PATH_MAX + 96];
 
 	client_name(r, who, sizeof(who));
-	snprintf(desc, sizeof(desc), "Allow %s (process %ld) to %s with the "
-	    "key \"%s\" on the token \"%s\"?", who, r->c != NULL ?
-	    (long)r->c->pid : 0L, op_verb(r->m.type), k->label, t->label);
+	via[0] = '\0';
+	if (r->scope != NULL)
+		snprintf(via, sizeof(via), " through the restricted socket "
+		    "%s%s", r->scope->path, r->scope->confirm ==
+		    SCOPE_CONFIRM_CONNECTION ? " (asked once for this "
+		    "connection)" : "");
+	snprintf(desc, sizeof(desc), "Allow %s (process %ld)%s to %s with the "
+	    "key \"%s\" on the token \"%s\"?", who, (long)r->pid, via,
+	    op_verb(r->m.type), k->label, t->label);
 	prompt_confirm("cardagent", desc, k->id, op_allowed, r);
 }
 
@@ -484,7 +563,17 @@ op_start(struct request *r)
 	struct host *h;
 	uint32_t st;
 
-	if ((k = hosts_find_key(r->m.u.op.key_id, &h)) == NULL) {
+	/* Counted before anything is looked at: a probe costs as much as a
+	 * use, whatever it finds. */
+	if (r->scope != NULL &&
+	    scope_rate_take(r->scope, r->pid, loop_now_ms()) == -1) {
+		fail(r, CA_E_BUSY, "at most %u operations a minute on this "
+		    "socket; try again later", r->scope->rate);
+		return;
+	}
+	/* A key outside the scope is answered as one that does not exist. */
+	if ((k = hosts_find_key(r->m.u.op.key_id, &h)) == NULL ||
+	    !scope_key_allowed(r->scope, k)) {
 		fail(r, CA_E_NO_KEY, "no key with id '%s'", r->m.u.op.key_id);
 		return;
 	}
@@ -501,7 +590,7 @@ op_start(struct request *r)
 		fail(r, st, "token '%s': %s", t->label, why);
 		return;
 	}
-	if (policy_confirm(r->m.type, t))
+	if (policy_confirm(r->m.type, t) || scope_confirm(r))
 		op_confirm(r, k, t);
 	else
 		op_go(r);
@@ -637,6 +726,7 @@ do_list(struct request *r, int tokens)
 		fail(r, CA_E_INTERNAL, "out of memory");
 		return;
 	}
+	scope_filter_keys(r->scope, &reply);
 	finish(r, &reply);
 	ca_msg_clear(&reply);
 }
@@ -645,6 +735,8 @@ void
 request_start(struct client *c, struct ca_msg *m)
 {
 	struct request *r;
+	const char *why;
+	uint32_t st;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		client_error(c, m->id, CA_E_INTERNAL, "out of memory");
@@ -653,9 +745,17 @@ request_start(struct client *c, struct ca_msg *m)
 	}
 	r->c = c;
 	r->client_id = m->id;
+	r->uid = c->uid;
+	r->pid = c->pid;
+	r->scope = c->scope;
+	memcpy(r->exe, c->exe, sizeof(r->exe));
 	r->m = *m;
 	memset(m, 0, sizeof(*m));
 	c->req = r;
+	if ((st = scope_check(r->scope, &r->m, &why)) != CA_OK) {
+		fail(r, st, "%s", why);
+		return;
+	}
 	switch (r->m.type) {
 	case CA_MSG_STATUS:
 		do_list(r, 1);

@@ -15,7 +15,7 @@ pkgs=(
 	util-linux
 	python3-minimal
 	gpgsm gpg-agent gnupg-pkcs11-scd libnss3-tools
-	systemd time libengine-pkcs11-openssl openssh-client
+	systemd time libengine-pkcs11-openssl openssh-client openssh-server valgrind
 )
 
 missing=()
