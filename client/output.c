@@ -15,17 +15,49 @@
 /* Large writes: a decrypted message goes out in few system calls. */
 #define OUT_BUF (64 * 1024)
 
+/* stdout, or a path that is no regular file: written to as it is. */
+static int
+open_stream(struct cs_out *w, FILE *stream, int flags)
+{
+	w->stream = w->f = stream;
+	if (flags & CS_OUT_HOLD) {
+		if ((w->f = cs_scratch()) == NULL)
+			return -1;
+		w->held = 1;
+	}
+	return 0;
+}
+
+/* Closes the stream if it was opened here; keeps errno. */
+static int
+close_stream(struct cs_out *w)
+{
+	int saved = errno, r = 0;
+
+	if (w->close_stream)
+		r = fclose(w->stream);
+	errno = saved;
+	return r;
+}
+
 int
 cs_out_open(struct cs_out *w, const char *path, int flags)
 {
+	struct stat st;
+	FILE *stream;
 	int fd;
 
 	memset(w, 0, sizeof(*w));
-	if (path == NULL || strcmp(path, "-") == 0) {
-		w->f = stdout;
-		if ((flags & CS_OUT_HOLD) && (w->f = cs_scratch()) == NULL)
+	if (path == NULL || strcmp(path, "-") == 0)
+		return open_stream(w, stdout, flags);
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if ((stream = fopen(path, "we")) == NULL)
 			return -1;
-		w->held = (flags & CS_OUT_HOLD) != 0;
+		w->close_stream = 1;
+		if (open_stream(w, stream, flags) == -1) {
+			(void)close_stream(w);
+			return -1;
+		}
 		return 0;
 	}
 	if ((size_t)snprintf(w->tmp, sizeof(w->tmp), "%s.XXXXXX", path) >=
@@ -52,37 +84,45 @@ cs_out_commit(struct cs_out *w)
 {
 	int saved, r;
 
-	if (w->held) {
-		r = cs_copy_file(w->f, stdout) == 0 && fflush(stdout) == 0 ?
-		    0 : -1;
-		saved = errno;
-		(void)fclose(w->f);
-		errno = saved;
+	if (w->path == NULL) {
+		if (w->held) {
+			r = cs_copy_file(w->f, w->stream);
+			saved = errno;
+			(void)fclose(w->f);
+			errno = saved;
+		} else
+			r = 0;
+		if (r == 0 && (fflush(w->stream) != 0 || ferror(w->stream)))
+			r = -1;
+		if (close_stream(w) != 0)
+			r = -1;
 		return r;
 	}
-	if (w->path == NULL)
-		return fflush(w->f) == 0 && !ferror(w->f) ? 0 : -1;
-	if (fflush(w->f) != 0 || ferror(w->f) || fsync(fileno(w->f)) == -1 ||
-	    fclose(w->f) != 0 || rename(w->tmp, w->path) == -1) {
+	if (fflush(w->f) != 0 || ferror(w->f) || fsync(fileno(w->f)) == -1) {
 		saved = errno;
-		if (w->f != NULL)
-			(void)fclose(w->f);
-		(void)unlink(w->tmp);
-		errno = saved;
-		return -1;
+		(void)fclose(w->f);
+		goto fail;
+	}
+	if (fclose(w->f) != 0 || rename(w->tmp, w->path) == -1) {
+		saved = errno;
+		goto fail;
 	}
 	return 0;
+fail:
+	(void)unlink(w->tmp);
+	errno = saved;
+	return -1;
 }
 
 void
 cs_out_abort(struct cs_out *w)
 {
-	if (w->held) {
-		(void)fclose(w->f);
-		return;
-	}
 	if (w->path == NULL) {
-		(void)fflush(w->f);
+		if (w->held)
+			(void)fclose(w->f);
+		else
+			(void)fflush(w->stream);
+		(void)close_stream(w);
 		return;
 	}
 	(void)fclose(w->f);

@@ -12,8 +12,11 @@
 
 struct cs_out {
 	FILE *f;		/* write here */
-	const char *path;	/* NULL: stdout */
-	int held;		/* stdout, held in the scratch file f */
+	const char *path;	/* a regular file renamed into place; NULL:
+				 * a stream (stdout, a device, a pipe) */
+	FILE *stream;		/* that stream */
+	int close_stream;	/* opened here, closed by commit or abort */
+	int held;		/* the stream's output, held in the scratch f */
 	char tmp[PATH_MAX];	/* the file being written, renamed on commit */
 };
 
@@ -23,10 +26,12 @@ struct cs_out {
 
 /*
  * Opens path ("-" or NULL: stdout) for writing: 0, or -1 with errno set.
- * A file is created 0644 less the umask, or 0600 with CS_OUT_SECRET. With
- * CS_OUT_HOLD what goes to stdout waits in a scratch file until the
- * commit: for an output whose last step may still fail (a signature made
- * after the content is written).
+ * A file is created 0644 less the umask, or 0600 with CS_OUT_SECRET. A
+ * path that exists and is no regular file (/dev/null, a pipe, a symlink)
+ * is written through, as stdout is: renaming over it would replace it.
+ * With CS_OUT_HOLD what goes to such a stream waits in a scratch file
+ * until the commit: for an output whose last step may still fail (a
+ * signature made after the content is written).
  */
 int cs_out_open(struct cs_out *w, const char *path, int flags);
 /* Flushes and, for a file, syncs it and renames it into place: 0, or -1

@@ -265,4 +265,20 @@ check "one From and one Subject after decrypting" bash -c \
 check "the inner Subject wins" grep -q '^Subject: inner' "$T/dup.out"
 check "outer fields the message lacks stay" grep -q '^To: alice@example.org' "$T/dup.out"
 
+# An output that exists and is no regular file is written through, never
+# renamed over (as root, that replaced /dev/null with a file).
+check "-o /dev/null writes to the device" cardsign smime encrypt \
+    --to "$PKI/alice-p256-km.pem" --no-self -i "$T/msg" -o /dev/null
+check "  /dev/null is still a character device" test -c /dev/null
+echo old >"$T/target"
+ln -s "$T/target" "$T/link"
+check "-o through a symlink writes its target" bash -c "
+    cardsign smime encrypt --to $PKI/alice-p256-km.pem --no-self -i $T/msg \
+        -o $T/link && test -L $T/link && grep -q enveloped-data $T/target"
+mkfifo "$T/fifo"
+check "-o a named pipe writes into it" bash -c "
+    cat $T/fifo >$T/from-fifo & r=\$!
+    cardsign smime encrypt --to $PKI/alice-p256-km.pem --no-self -i $T/msg \
+        -o $T/fifo && wait \$r && test -p $T/fifo && grep -q enveloped-data $T/from-fifo"
+
 finish
