@@ -23,11 +23,12 @@ aa=$(key_id alice rsa2048-sign-aa)
 echo secrets >"$T/msg"
 openssl dgst -sha256 -binary "$T/msg" >"$T/d"
 
-# copies: how many times the PIN is in the agent's writable memory.
+# copies [PID [HEX]]: how many times the PIN (or the bytes HEX) is in the
+# writable memory of the agent (or process PID).
 copies() {
-	python3 - "$AGENT_PID" "$pin" <<'PY'
+	python3 - "${1:-$AGENT_PID}" "${2:-$(printf %s "$pin" | od -An -tx1 | tr -d ' \n')}" <<'PY'
 import sys
-pid, pin = sys.argv[1], sys.argv[2].encode()
+pid, pin = sys.argv[1], bytes.fromhex(sys.argv[2])
 CHUNK = 1 << 20
 n = 0
 with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
@@ -72,4 +73,55 @@ sleep 4
 left=$(copies)
 check "once pin-cache's time is up, no copy is left ($left)" \
     test "$left" -eq 0
+# An unwrapped content key: in the reply, then in neither process.
+km=$(key_id alice rsa2048-km)
+head -c 32 /dev/urandom >"$T/cek"
+openssl pkeyutl -encrypt -pubin -inkey "$PKI/alice-rsa2048-km.pub.pem" \
+    -in "$T/cek" -out "$T/cek.enc"
+cek=$(od -An -tx1 "$T/cek" | tr -d ' \n')
+printf '%s\n' "$pin" | cardsign login --token "$alice" --pin-stdin
+check "the agent unwraps a content key" env PYTHONPATH="$TESTS_SRC/integration" \
+    python3 -c "
+import sys
+from agentclient import *
+r = Agent(sys.argv[1]).op(DECRYPT, sys.argv[2], open(sys.argv[3], 'rb').read(), ALG_RSA_PKCS)
+assert r == ('ok', bytes.fromhex(sys.argv[4])), r" \
+    "$CARDAGENT_SOCK" "$km" "$T/cek.enc" "$cek"
+left=$(copies "$AGENT_PID" "$cek")
+check "  no copy of it is left in the agent ($left)" test "$left" -eq 0
+host=$(pgrep -P "$AGENT_PID" | head -n1)
+left=$(copies "$host" "$cek")
+check "  nor in its token host ($left)" test "$left" -eq 0
+
+# Not dumpable, no core files: seen from outside on an agent run as an
+# ordinary user (nobody), whose /proc files the kernel then gives to root.
+stop_agent
+N=$(mktemp -d "${TMPDIR:-/tmp}/cardagent-nobody.XXXXXX")
+cp -a "$T/tokens" "$N/tokens"
+sed "s|$T/tokens|$N/tokens|" "$SOFTHSM2_CONF" >"$N/softhsm2.conf"
+mkdir -m 700 "$N/run"
+chown -R nobody: "$N"
+chmod 711 "$N"
+setpriv --reuid=nobody --regid=nogroup --clear-groups env \
+    SOFTHSM2_CONF="$N/softhsm2.conf" HOME="$N" \
+    "$CARDAGENT_BIN/cardagent" --foreground --socket "$N/run/agent.sock" \
+    --module "$FIXTURE_MODULE" >/dev/null 2>"$T/nobody.log" &
+npid=$!
+for i in $(seq 1 100); do
+	[ -S "$N/run/agent.sock" ] && break
+	sleep 0.05
+done
+check "an agent running as nobody" test -S "$N/run/agent.sock"
+check "  is not dumpable: its /proc files belong to root" \
+    test "$(stat -c %U "/proc/$npid/status")" = root
+check "  and may write no core file" bash -c \
+    "grep -E '^Max core file size +0 +0 ' /proc/$npid/limits"
+hpid=$(pgrep -P "$npid" | head -n1)
+check "  nor may its token host" bash -c "test -n '$hpid' &&
+    test \"\$(stat -c %U /proc/$hpid/status)\" = root &&
+    grep -E '^Max core file size +0 +0 ' /proc/$hpid/limits"
+kill "$npid"
+wait "$npid" 2>/dev/null || true
+rm -rf "$N"
+
 finish
