@@ -132,7 +132,7 @@ audit_log(const struct audit_rec *r)
 			hex(data, r->data, r->len);
 		} else {
 			SHA256(r->data, r->len, md);
-			memcpy(data, "sha256:", 7);
+			snprintf(data, sizeof(data), "sha256:");
 			hex(data + 7, md, sizeof(md));
 		}
 		field(line, &off, r->data_name, data);

@@ -98,27 +98,19 @@ error_msg(struct ca_msg *e, uint32_t status, char *text)
 	e->u.error.text = text;
 }
 
-static void
-client_errorv(struct client *c, uint32_t id, uint32_t status,
-    const char *fmt, va_list ap)
-{
-	struct ca_msg e;
-	char text[512];
-
-	vsnprintf(text, sizeof(text), fmt, ap);
-	error_msg(&e, status, text);
-	client_reply(c, id, &e);
-}
-
 void
 client_error(struct client *c, uint32_t id, uint32_t status,
     const char *fmt, ...)
 {
+	struct ca_msg e;
+	char text[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	client_errorv(c, id, status, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	error_msg(&e, status, text);
+	client_reply(c, id, &e);
 }
 
 /* A protocol violation ends the connection, after saying why. */
