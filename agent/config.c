@@ -40,9 +40,14 @@ int
 config_add_module(struct config *c, const char *path)
 {
 	char real[PATH_MAX], **n;
+	size_t i;
 
 	if (realpath(path, real) == NULL)
 		return -1;
+	/* Named twice (or through a symlink): served once. */
+	for (i = 0; i < c->nmodules; i++)
+		if (strcmp(c->modules[i], real) == 0)
+			return 0;
 	if (c->nmodules >= CONFIG_MAX_MODULES) {
 		errno = E2BIG;
 		return -1;

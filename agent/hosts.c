@@ -287,9 +287,98 @@ poll_fire(struct loop *l, void *arg)
 	host_call(h, &m, poll_reply, h);
 }
 
+/* Whether a host other than h lists a token (keys: 0) or key with id. */
+static int
+claimed_elsewhere(const struct host *h, const char *id, int keys)
+{
+	const struct ca_msg *x;
+	size_t i, j;
+
+	for (i = 0; i < H.n; i++) {
+		if (&H.v[i] == h)
+			continue;
+		x = &H.v[i].index;
+		for (j = 0; j < (keys ? x->u.list.nkeys : x->u.list.ntokens);
+		    j++)
+			if (strcmp(id, keys ? x->u.list.keys[j].id :
+			    x->u.list.tokens[j].id) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+static int
+token_listed(const struct ca_msg *m, size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(m->u.list.tokens[i].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+key_listed(const struct ca_msg *m, size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(m->u.list.keys[i].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A host runs vendor code, so its index is vetted before the agent trusts
+ * it: a token or key whose id another host already lists (or this index
+ * lists twice), or a key of a token not in this index, is dropped, or
+ * requests and PINs meant for one module's token could be steered to
+ * another module. The module path and the host-down flag are the
+ * agent's to say, not the host's.
+ */
+static void
+vet_index(struct host *h, struct ca_msg *m)
+{
+	struct ca_token *t;
+	struct ca_key *k;
+	size_t i, n;
+	char *mod;
+
+	for (i = n = 0; i < m->u.list.ntokens; i++) {
+		t = &m->u.list.tokens[i];
+		if (token_listed(m, n, t->id) || claimed_elsewhere(h, t->id, 0) ||
+		    (mod = strdup(h->module)) == NULL) {
+			log_warn("token host for %s: dropped token '%s' (id %s "
+			    "taken)", h->module, t->label, t->id);
+			ca_token_clear(t);
+			continue;
+		}
+		free(t->module);
+		t->module = mod;
+		t->flags &= ~CA_TOK_HOST_DOWN;
+		m->u.list.tokens[n++] = *t;
+	}
+	m->u.list.ntokens = n;
+	for (i = n = 0; i < m->u.list.nkeys; i++) {
+		k = &m->u.list.keys[i];
+		if (key_listed(m, n, k->id) || claimed_elsewhere(h, k->id, 1) ||
+		    !token_listed(m, m->u.list.ntokens, k->token_id)) {
+			log_warn("token host for %s: dropped key '%s' (id %s "
+			    "taken, or no such token)", h->module, k->label,
+			    k->id);
+			ca_key_clear(k);
+			continue;
+		}
+		m->u.list.keys[n++] = *k;
+	}
+	m->u.list.nkeys = n;
+}
+
 static void
 take_index(struct host *h, struct ca_msg *m)
 {
+	vet_index(h, m);
 	ca_msg_clear(&h->index);
 	h->index = *m;
 	memset(m, 0, sizeof(*m));

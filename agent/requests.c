@@ -372,6 +372,15 @@ op_reply(void *arg, struct ca_msg *reply)
 	const struct ca_key *k;
 	struct host *h;
 
+	/* The host runs vendor code: only the answer the request calls for
+	 * goes on to the client. */
+	if (reply->type != CA_MSG_ERROR && reply->type !=
+	    (r->m.type == CA_MSG_SIGN ? CA_MSG_SIGNATURE : CA_MSG_SECRET)) {
+		fail(r, CA_E_TOKEN_FAILED, "the token host answered with "
+		    "message type 0x%02x", reply->type);
+		return;
+	}
+
 	if ((k = hosts_find_key(r->m.u.op.key_id, &h)) != NULL) {
 		if (reply->type == CA_MSG_ERROR &&
 		    (reply->u.error.code == CA_E_PIN_INCORRECT ||

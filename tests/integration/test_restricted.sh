@@ -161,6 +161,13 @@ import json, os, sys
 mods = {t[\"module\"] for t in json.load(sys.stdin)}
 assert mods == {os.path.realpath(\"$FIXTURE_MODULE\")}, mods'"
 stop_agent
+start_agent --module "$T/link.so" --module "$FIXTURE_MODULE"
+check "a module named twice is served once" bash -c "
+cardsign status --json | python3 -c '
+import json, sys
+labels = sorted(t[\"label\"] for t in json.load(sys.stdin))
+assert labels == [\"alice\", \"bob\"], labels'"
+stop_agent
 printf 'module %s\n' "$T/missing.so" >"$T/bad.conf"
 expect_exit 1 "a config naming a missing module stops the start" \
     "$CARDAGENT_BIN/cardagent" --foreground --socket "$T/x.sock" --config "$T/bad.conf"
