@@ -4,9 +4,14 @@ wire codec (encoded here from docs/protocol.md, independently of the C
 encoder), a few config files, and S/MIME messages made with the openssl
 command line and a throwaway key that is deleted afterwards.
 
+Also scenarios for the token-host channel: a host's frames (an index of
+tokens and keys, replies of every type, frames split across writes) with
+the agent's calls and timers between them, in fuzz_hostchan.c's format.
+
 Run once from anywhere; the output is committed. Re-running rewrites the
 seeds (the S/MIME ones differ each time: new key, new signing time) and
-leaves crash-* regression inputs alone."""
+leaves crash-* regression inputs alone. Name corpora (msg, config, smime,
+hostchan) to rewrite only those."""
 
 import os
 import shutil
@@ -84,6 +89,156 @@ def msg_seeds():
     s["secret"] = frame(0x86, 6, blob(bytes(32)))
     # A stream of frames, as a reader's buffer holds them.
     s["stream"] = s["hello"] + s["status"] + s["list_keys"]
+    return s
+
+
+# fuzz_hostchan.c's input: a setup byte, then operations.
+HC_TWO_HOSTS = 0x01
+HC_SLOW_REAP = 0x10
+HC_STALLED = 0x20
+SIGN, DECRYPT, DERIVE, LOGIN, LOCK, REFRESH = range(6)
+HOW_STEAL, HOW_CHAIN, HOW_PIN = 1, 2, 4
+
+
+def hc_send(b):
+    return u8(0) + struct.pack(">H", len(b)) + b
+
+
+def hc_split(b, *cuts):
+    """One frame (or several) written in pieces, cut at the given
+    offsets: the agent reads each piece on its own."""
+    out, last = b"", 0
+    for c in list(cuts) + [len(b)]:
+        out += hc_send(b[last:c])
+        last = c
+    return out
+
+
+def hc_host(n):
+    return u8(1) + u8(n)
+
+
+def hc_call(kind, how=0, pick=0, dlen=1):
+    return u8(2) + u8(kind) + u8(how) + u8(pick) + u8(dlen)
+
+
+def hc_time(n=0):
+    return u8(3) + u8(n)
+
+
+def hc_close(n=0):
+    return u8(4) + u8(n)
+
+
+def hc_stall():
+    return u8(5)
+
+
+def hc_fail(bits):
+    return u8(6) + u8(bits)
+
+
+def hc_stop():
+    return u8(7)
+
+
+def hc_turn():
+    return u8(8)
+
+
+def hc_index(mid=0, ntok=2, nkey=3, tflags=0x5, pre=""):
+    toks = [token(pre + "tok%d" % i, "card%d" % i, tflags)
+            for i in range(ntok)]
+    keys = [key(pre + "k%d" % i, pre + "tok%d" % (i % max(ntok, 1)),
+                "key%d" % i,
+                1 if i % 2 == 0 else 2, 2048 if i % 2 == 0 else 256,
+                1 | 2 if i % 2 == 0 else 1 | 4,
+                cert=b"\x30\x03\x02\x01\x00" if i == 0 else b"")
+            for i in range(nkey)]
+    return frame(0x40, mid, u32(ntok) + b"".join(toks) +
+                 u32(nkey) + b"".join(keys))
+
+
+def hostchan_seeds():
+    index = hc_index()
+    sig = lambda i: frame(0x85, i, blob(bytes(range(64))))
+    sec = lambda i: frame(0x86, i, blob(bytes(32)))
+    ok = lambda i: frame(0x80, i)
+    err = lambda i, c=6: frame(0x81, i, u32(c) + blob("PIN incorrect"))
+    s = {}
+    # The index a host sends at start, then a signature for id 1.
+    s["index_sign"] = (u8(0) + hc_send(index) + hc_call(SIGN) +
+                       hc_send(sig(1)))
+    # Replies of every type, to calls with ids 1..8 (the refresh is 6).
+    s["every_reply"] = (u8(0) + hc_send(index) +
+                        hc_call(SIGN, pick=0) + hc_send(sig(1)) +
+                        hc_call(DECRYPT, pick=0, dlen=8) + hc_send(sec(2)) +
+                        hc_call(DERIVE, pick=1) + hc_send(sec(3)) +
+                        hc_call(LOGIN, HOW_PIN) + hc_send(ok(4)) +
+                        hc_call(LOCK, pick=1) + hc_send(err(5, 12)) +
+                        hc_call(REFRESH) + hc_send(hc_index(6, 1, 1)) +
+                        hc_call(SIGN, HOW_STEAL) + hc_send(err(7)) +
+                        hc_call(DERIVE, HOW_STEAL, 1) + hc_send(sec(8)))
+    # The poll timer (500 ms after the index): the host pushes a new
+    # index, then answers the poll.
+    s["poll"] = (u8(0) + hc_send(index) + hc_time(0) +
+                 hc_send(hc_index(0, 1, 1, 0x7) + ok(1)))
+    # Frames cut inside the length, the header and the fields.
+    s["split_index"] = u8(0) + hc_split(index, 2, 5, 40, 41, len(index) - 1)
+    s["split_reply"] = (u8(0) + hc_send(index) + hc_call(SIGN) +
+                        hc_split(sig(1), 1, 2, 3, 4, 5, 8, 9, 12))
+    # Writes that end 1 to 5 bytes into the next frame: inside its length,
+    # then inside its type and id.
+    s["split_after"] = (u8(0) + hc_send(index + ok(50)[:1]) + hc_call(SIGN) +
+                        hc_send(ok(50)[1:] + sig(1)[:2]) +
+                        hc_send(sig(1)[2:] + ok(51)[:3]) +
+                        hc_send(ok(51)[3:] + ok(52)[:4]) +
+                        hc_send(ok(52)[4:] + index[:5]) +
+                        hc_send(index[5:]))
+    # Several frames in one write, one of them cut at the end.
+    both = ok(99) + index + sig(1) + sec(2)
+    s["coalesced"] = (u8(0) + hc_call(SIGN) + hc_send(index) +
+                      hc_call(SIGN) + hc_call(DECRYPT) +
+                      hc_split(both, len(both) - 7))
+    # Login then operation: the callback calls again from inside.
+    s["chain"] = (u8(0) + hc_send(index) + hc_call(LOGIN, HOW_CHAIN) +
+                  hc_send(ok(1)) + hc_send(sig(2)))
+    # A HOST_INDEX answering a signature, replies nobody asked for.
+    s["odd_replies"] = (u8(0) + hc_send(index) + hc_call(SIGN) +
+                        hc_send(ok(77) + frame(0x83, 0, u32(0)) +
+                                hc_index(1, 1, 0)))
+    # Two modules, each with its index, a call to a key of each.
+    s["two_hosts"] = (u8(HC_TWO_HOSTS) + hc_host(0) + hc_send(index) +
+                      hc_host(1) + hc_send(hc_index(0, 1, 2, pre="b")) +
+                      hc_call(SIGN, pick=0) + hc_call(SIGN, pick=4) +
+                      hc_host(0) + hc_send(sig(1)) +
+                      hc_host(1) + hc_send(sig(1)))
+    # A malformed frame: the host is dropped, the call fails, the host
+    # is restarted at once (the first restart has no back-off) and
+    # indexes again.
+    s["bad_frame"] = (u8(0) + hc_send(index) + hc_call(SIGN) +
+                      hc_send(u32(0)) + hc_send(index) +
+                      hc_send(frame(0x40, 0, u32(1))))
+    # A frame longer than the channel allows, announced in its length.
+    s["too_long"] = (u8(0) + hc_send(index) +
+                     hc_send(u32(0x100001) + u8(0x40)))
+    # A call that times out; the host is killed and reaped slowly.
+    s["timeout"] = (u8(HC_SLOW_REAP) + hc_send(index) + hc_call(SIGN) +
+                    hc_time(1) + hc_time(0) + hc_time(0) + hc_send(index))
+    # The host dies mid-frame, with a call in flight.
+    s["eof"] = (u8(0) + hc_send(index) + hc_call(DECRYPT) +
+                hc_send(sig(1)[:6]) + hc_close(1) + hc_time(0))
+    # The host stops reading: a large request is written from the loop.
+    s["stall"] = (u8(HC_STALLED) + hc_send(index) + hc_call(SIGN, dlen=200) +
+                  hc_call(DECRYPT, dlen=240) + hc_turn() + hc_stall() +
+                  hc_turn() + hc_send(sig(1) + sec(2)))
+    # Spawning fails (fork, socketpair, watch), then a restart works.
+    s["spawn_fail"] = (u8(0x08) + hc_time(0) + hc_fail(2) + hc_time(0) +
+                       hc_fail(4) + hc_time(0) + hc_time(0) +
+                       hc_send(index))
+    # The agent shuts down with calls in flight.
+    s["stop"] = (u8(0) + hc_send(index) + hc_call(SIGN) + hc_call(LOGIN) +
+                 hc_stop())
     return s
 
 
@@ -176,11 +331,21 @@ def write(sub, seeds):
 
 
 def main():
-    write("msg", msg_seeds())
-    write("config", config_seeds())
-    if shutil.which("openssl") is None:
-        sys.exit("make_seeds.py: no openssl command: S/MIME seeds not made")
-    write("smime", smime_seeds())
+    want = set(sys.argv[1:]) or {"msg", "config", "smime", "hostchan"}
+    unknown = want - {"msg", "config", "smime", "hostchan"}
+    if unknown:
+        sys.exit("make_seeds.py: no corpus " + ", ".join(sorted(unknown)))
+    if "msg" in want:
+        write("msg", msg_seeds())
+    if "config" in want:
+        write("config", config_seeds())
+    if "hostchan" in want:
+        write("hostchan", hostchan_seeds())
+    if "smime" in want:
+        if shutil.which("openssl") is None:
+            sys.exit("make_seeds.py: no openssl command: "
+                     "S/MIME seeds not made")
+        write("smime", smime_seeds())
 
 
 if __name__ == "__main__":
