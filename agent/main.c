@@ -48,7 +48,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: cardagent [-f] [-d] [-s PATH] [-m MODULE]... [-c FILE] [-p PROGRAM]\n"
+"usage: cardagent [-fd] [-s PATH] [-m MODULE]... [-c FILE] [-p PROGRAM]\n"
+"       cardagent -h | -V\n"
 "\n"
 "  -f, --foreground      stay attached, log to stderr\n"
 "  -d, --debug           log debug messages (implies --foreground)\n"
@@ -58,6 +59,7 @@ usage(FILE *f)
 "  -c, --config FILE     read FILE (default $XDG_CONFIG_HOME/cardagent/cardagent.conf)\n"
 "  -p, --pinentry PROG   ask for PINs with PROG (default: pinentry)\n"
 "  -V, --version         print the version\n"
+"  -h, --help            print this help\n"
 "\n"
 "Without --foreground the agent detaches and prints shell commands that set\n"
 "CARDAGENT_SOCK, for eval \"$(cardagent)\".\n");

@@ -13,7 +13,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: cardsign [--socket PATH] COMMAND [OPTIONS]\n"
+"usage: cardsign [-s PATH] COMMAND [OPTIONS]\n"
+"       cardsign -h\n"
 "\n"
 "commands:\n"
 "  status [--json] [--watch]       tokens, presence and login state\n"
@@ -23,26 +24,31 @@ usage(FILE *f)
 "  login [--token ID] [--pin-stdin]  log in (the agent asks for the PIN\n"
 "                                  unless --pin-stdin gives it)\n"
 "  lock [--token ID]               log out and forget PINs\n"
-"  sign-digest --key SEL --hash sha256|sha384|sha512 [--pss] --in DIGEST -o SIG\n"
-"  unwrap --key SEL [--oaep sha1|sha256] --in WRAPPED -o KEY\n"
+"  sign-digest --key SEL --hash H [--pss] -i DIGEST -o SIG\n"
+"  unwrap --key SEL [--oaep H] -i WRAPPED -o KEY\n"
 "  derive --key SEL --peer PEER_PUBKEY.pem -o SECRET\n"
 "  sign --key SEL [--hash H] [--certfile CHAIN.pem] [--pem] [--entity] FILE\n"
 "       [-o FILE.p7s]              detached CMS signature of FILE (--entity:\n"
 "                                  of a MIME entity, in canonical CRLF form)\n"
-"  verify [CAS] [--entity] FILE.p7s FILE\n"
+"  verify [--json] [CAS] [--entity] FILE.p7s FILE\n"
 "                                  check a detached CMS signature\n"
 "  smime sign --key SEL [--opaque] [--entity] [--hash H] [--pss]\n"
 "       [--certfile CHAIN.pem] [-i MSG] [-o OUT]\n"
-"  smime verify [CAS] [-i MSG] [-o CONTENT]\n"
+"  smime verify [--json] [CAS] [-i MSG] [-o CONTENT]\n"
 "  smime encrypt --to CERT_OR_EMAIL... [--cipher aes-256-cbc|aes-256-gcm|...]\n"
 "       [--oaep HASH] [--key SEL | --no-self] [--certdir D] [-i MSG] [-o OUT]\n"
-"  smime decrypt [--key SEL] [--verify] [CAS] [-i MSG] [-o OUT]\n"
+"  smime decrypt [--key SEL] [--verify [--json]] [CAS] [-i MSG] [-o OUT]\n"
+"\n"
+"options of every command: -s, --socket PATH (the agent's socket);\n"
+"-i, --in FILE; -o, --out FILE (\"-\": standard input or output);\n"
+"-h, --help. H: sha1, sha224, sha256, sha384 or sha512.\n"
 "\n"
 "CAS: [--ca-file F] [--ca-dir D] [--crl-file F] [--no-system-ca], the CAs\n"
 "to trust. Without --certfile, signatures carry the signer's chain as far\n"
 "as these CAs (the system's directory) have its issuers.\n"
 "\n"
 "SEL is a key id from 'cardsign keys', a PKCS#11 URI or an e-mail address.\n"
+"cardsign also serves as git's gpg.x509.program (docs/git.md).\n"
 "The agent is found through --socket or CARDAGENT_SOCK.\n"
 "\n"
 "exit status: 0 ok, 1 failure, 2 usage, 3 no agent, 4 no such key,\n"
@@ -127,6 +133,9 @@ main(int argc, char **argv)
 	const char *cmd;
 	int ch, rc;
 
+	/* git runs its gpg.x509.program as gpgsm, with no cardsign command. */
+	if (cs_git_called(argc, argv))
+		return cmd_git(argc, argv);
 	/* Options may stand before or after the command, as with git. */
 	while ((ch = getopt_long(argc, argv, "+s:ho:", opts, NULL)) != -1) {
 		if (ch == 's')

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "cardagent.h"
 
@@ -63,6 +64,14 @@ int cs_fail(int status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Likewise for a misused command line; returns EX_USAGE. */
 int cs_usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "cardsign: ..." to stderr, for a failure whose exit code the
+ * caller has. */
+void cs_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last message the three above printed, without "cardsign: "; "" if
+ * none. */
+const char *cs_last_error(void);
+/* Writes s (NULL: "") to f as a JSON string. */
+void cs_json_str(FILE *f, const char *s);
 
 /* Connects to the agent; EX_OK or an exit code, the reason printed. */
 int cs_connect(const struct cs_opts *o, struct cac **c);
@@ -138,6 +147,15 @@ struct CMS_ContentInfo_st;
  * .p7s files), or NULL. The caller frees it. */
 struct CMS_ContentInfo_st *cs_read_cms(const char *p, size_t n);
 
+/*
+ * verify --json and smime verify --json: the outcome as one line of JSON
+ * on f. valid: the signatures match the content; trusted: every signer's
+ * chain leads to a trusted CA; signers: those whose certificate cms holds
+ * (cms may be NULL); error: the last message printed, unless r is EX_OK.
+ */
+void cs_verify_json(FILE *f, struct CMS_ContentInfo_st *cms, int valid,
+    int trusted, int r);
+
 /* An agent key ready to sign with OpenSSL, and what it came with. */
 struct cs_signer {
 	struct ca_key *keys;	/* the agent's keys; keys[idx] signs */
@@ -156,6 +174,17 @@ int cs_signer_open(const struct cs_opts *o, struct cs_signer *s);
 /* Frees it all and unloads the providers. */
 void cs_signer_close(struct cs_signer *s);
 
+struct evp_md_st;
+
+/*
+ * A detached CMS signature whose signed attributes carry dig, the digest
+ * by md of the signed bytes: s's key signs them through the agent, and
+ * the signature carries s's certificate and chain (cmd_file.c). The
+ * caller frees it; NULL on failure, the reason on OpenSSL's error queue.
+ */
+struct CMS_ContentInfo_st *cs_sign_digest(const struct cs_signer *s,
+    const struct evp_md_st *md, const unsigned char *dig, unsigned int dlen);
+
 /* The commands; each returns the process exit code. */
 int cmd_status(const struct cs_opts *o);
 int cmd_keys(const struct cs_opts *o);
@@ -172,5 +201,14 @@ int cmd_smime_sign(const struct cs_opts *o);
 int cmd_smime_verify(const struct cs_opts *o);
 int cmd_smime_encrypt(const struct cs_opts *o);
 int cmd_smime_decrypt(const struct cs_opts *o);
+
+/*
+ * git's gpg.x509.program (cmd_git.c): cs_git_called() tells git's gpgsm
+ * calling convention (--status-fd, no cardsign option) from a cardsign
+ * command line; cmd_git() then signs or verifies as gpgsm would and
+ * returns the exit code.
+ */
+int cs_git_called(int argc, char **argv);
+int cmd_git(int argc, char **argv);
 
 #endif

@@ -68,10 +68,11 @@ digest_file(const char *path, const EVP_MD *md, unsigned char *out,
 
 /*
  * A file's detached signature: the signer's attributes carry the file's
- * digest, computed here, and the agent signs those attributes.
+ * digest, computed here, and the agent signs those attributes. Shared
+ * with git's signing interface (cmd_git.c); see cardsign.h.
  */
-static CMS_ContentInfo *
-sign_digest(const struct cs_signer *s, const EVP_MD *md,
+CMS_ContentInfo *
+cs_sign_digest(const struct cs_signer *s, const EVP_MD *md,
     const unsigned char *dig, unsigned int dlen)
 {
 	const unsigned flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL;
@@ -141,7 +142,7 @@ cmd_sign_file(const struct cs_opts *o)
 		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", o->args[0],
 		    errno ? strerror(errno) : cs_ossl_reason());
 	else if ((cms = o->entity ? sign_entity(&s, md, o->args[0]) :
-	    sign_digest(&s, md, dig, dlen)) == NULL)
+	    cs_sign_digest(&s, md, dig, dlen)) == NULL)
 		r = cs_fail(CA_E_TOKEN_FAILED, "signing %s failed: %s",
 		    o->args[0], cs_ossl_reason());
 	else
@@ -166,6 +167,22 @@ read_cms(const char *path)
 	return cms;
 }
 
+/*
+ * Whether the signature matches the file, its signer's chain aside: for
+ * --json's "valid" when CMS_verify() stopped at the chain.
+ */
+static int
+intact(CMS_ContentInfo *cms, BIO *data, int entity)
+{
+	int ok;
+
+	ok = BIO_reset(data) == 0 && CMS_verify(cms, NULL, NULL, data, NULL,
+	    CMS_DETACHED | CMS_NO_SIGNER_CERT_VERIFY |
+	    (entity ? 0 : CMS_BINARY));
+	ERR_clear_error();
+	return ok;
+}
+
 int
 cmd_verify_file(const struct cs_opts *o)
 {
@@ -175,7 +192,7 @@ cmd_verify_file(const struct cs_opts *o)
 	unsigned long e;
 	char name[512];
 	BIO *data = NULL;
-	int r, i;
+	int r, i, valid = 0;
 
 	if (o->nargs != 2)
 		return cs_usage_fail("verify needs SIGNATURE.p7s and FILE");
@@ -199,18 +216,25 @@ cmd_verify_file(const struct cs_opts *o)
 		e = ERR_peek_error();
 		r = ERR_GET_REASON(e) == CMS_R_CERTIFICATE_VERIFY_ERROR ?
 		    EX_UNTRUSTED : EX_BAD_SIGNATURE;
-		fprintf(stderr, "cardsign: %s: %s\n", r == EX_UNTRUSTED ?
-		    "signer not trusted" : "BAD signature", cs_ossl_reason());
+		cs_say("%s: %s", r == EX_UNTRUSTED ? "signer not trusted" :
+		    "BAD signature", cs_ossl_reason());
+		if (o->json && r == EX_UNTRUSTED)
+			valid = intact(cms, data, o->entity);
 		goto out;
 	}
+	valid = 1;
+	r = EX_OK;
+	if (o->json)
+		goto out;
 	signers = CMS_get0_signers(cms);
 	for (i = 0; i < sk_X509_num(signers); i++) {
 		X509_NAME_oneline(X509_get_subject_name(sk_X509_value(signers,
 		    i)), name, sizeof(name));
 		printf("Good signature from %s\n", name);
 	}
-	r = EX_OK;
  out:
+	if (o->json)
+		cs_verify_json(stdout, cms, valid, r == EX_OK, r);
 	sk_X509_free(signers);
 	X509_STORE_free(st);
 	BIO_free(data);

@@ -43,23 +43,6 @@ read_pin(void)
 }
 
 static void
-json_str(const char *s)
-{
-	const unsigned char *p;
-
-	putchar('"');
-	for (p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-static void
 token_flags(uint32_t f, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s%s%s%s%s%s",
@@ -91,19 +74,19 @@ print_tokens(const struct ca_token *t, size_t n, int json)
 			continue;
 		}
 		printf("%s{\"id\":", i ? "," : "");
-		json_str(t[i].id);
+		cs_json_str(stdout, t[i].id);
 		printf(",\"label\":");
-		json_str(t[i].label);
+		cs_json_str(stdout, t[i].label);
 		printf(",\"manufacturer\":");
-		json_str(t[i].manufacturer);
+		cs_json_str(stdout, t[i].manufacturer);
 		printf(",\"model\":");
-		json_str(t[i].model);
+		cs_json_str(stdout, t[i].model);
 		printf(",\"serial\":");
-		json_str(t[i].serial);
+		cs_json_str(stdout, t[i].serial);
 		printf(",\"uri\":");
-		json_str(t[i].uri);
+		cs_json_str(stdout, t[i].uri);
 		printf(",\"module\":");
-		json_str(t[i].module);
+		cs_json_str(stdout, t[i].module);
 		printf(",\"present\":%s,\"logged_in\":%s,\"login_required\":%s,"
 		    "\"pin_count_low\":%s,\"pin_final_try\":%s,"
 		    "\"pin_locked\":%s,\"module_down\":%s}",
@@ -250,13 +233,13 @@ print_key_json(const struct ca_key *k, const char *role,
     const struct cert_info *ci, int present, int first)
 {
 	printf("%s{\"id\":", first ? "" : ",");
-	json_str(k->id);
+	cs_json_str(stdout, k->id);
 	printf(",\"token\":");
-	json_str(k->token_id);
+	cs_json_str(stdout, k->token_id);
 	printf(",\"label\":");
-	json_str(k->label);
+	cs_json_str(stdout, k->label);
 	printf(",\"uri\":");
-	json_str(k->uri);
+	cs_json_str(stdout, k->uri);
 	printf(",\"type\":\"%s\",\"bits\":%u,\"sign\":%s,"
 	    "\"decrypt\":%s,\"derive\":%s,\"always_authenticate\":%s",
 	    k->type == CA_KEY_RSA ? "rsa" : "ec", k->bits,
@@ -265,15 +248,15 @@ print_key_json(const struct ca_key *k, const char *role,
 	    (k->ops & CA_OP_DERIVE) ? "true" : "false",
 	    k->always_auth ? "true" : "false");
 	printf(",\"role\":");
-	json_str(role);
+	cs_json_str(stdout, role);
 	printf(",\"subject\":");
-	json_str(ci->subj);
+	cs_json_str(stdout, ci->subj);
 	printf(",\"email\":");
-	json_str(ci->mail);
+	cs_json_str(stdout, ci->mail);
 	printf(",\"not_before\":");
-	json_str(ci->from);
+	cs_json_str(stdout, ci->from);
 	printf(",\"not_after\":");
-	json_str(ci->until);
+	cs_json_str(stdout, ci->until);
 	printf(",\"valid\":%s,\"has_certificate\":%s,\"present\":%s}",
 	    ci->valid ? "true" : "false", k->cert_len ? "true" : "false",
 	    present ? "true" : "false");

@@ -86,8 +86,7 @@ verify_chain(X509_STORE *st, CMS_ContentInfo *cms, X509 *x,
 	if ((ok = X509_verify_cert(ctx) == 1))
 		*chain = X509_STORE_CTX_get1_chain(ctx);
 	else
-		fprintf(stderr, "cardsign: signer not trusted: %s\n",
-		    X509_verify_cert_error_string(
+		cs_say("signer not trusted: %s", X509_verify_cert_error_string(
 		    X509_STORE_CTX_get_error(ctx)));
  out:
 	X509_STORE_CTX_free(ctx);
@@ -161,7 +160,7 @@ check_signers(const struct cs_opts *o, CMS_ContentInfo *cms, FILE *f)
 		/* CMS_verify found every signer's certificate, or failed. */
 		if (x == NULL || !verify_chain(st, cms, x, t, &chain))
 			r = EX_UNTRUSTED;
-		else
+		else if (!o->json)
 			print_signer(f, x, t, chain);
 		sk_X509_pop_free(chain, X509_free);
 	}
@@ -197,12 +196,100 @@ check_signature(CMS_ContentInfo *cms, FILE *data, FILE *content)
 	e = ERR_peek_last_error();
 	r = ERR_GET_REASON(e) == CMS_R_SIGNER_CERTIFICATE_NOT_FOUND ?
 	    EX_UNTRUSTED : EX_BAD_SIGNATURE;
-	fprintf(stderr, "cardsign: %s: %s\n", r == EX_UNTRUSTED ?
-	    "signer not trusted" : "BAD signature", cs_ossl_reason());
+	cs_say("%s: %s", r == EX_UNTRUSTED ? "signer not trusted" :
+	    "BAD signature", cs_ossl_reason());
  out:
 	BIO_free(out);
 	BIO_free(in);
 	return r;
+}
+
+/* The certificate's SHA-256 fingerprint in hex, as sha256sum prints the
+ * DER's: a script compares it without reformatting. */
+static void
+json_fingerprint(FILE *f, X509 *x)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n, i;
+
+	if (!X509_digest(x, EVP_sha256(), md, &n)) {
+		fputs("null", f);
+		return;
+	}
+	putc('"', f);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%02x", md[i]);
+	putc('"', f);
+}
+
+/* A time as ISO 8601 UTC, or null. */
+static void
+json_time(FILE *f, const ASN1_TIME *t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm) ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		fputs("null", f);
+	else
+		fprintf(f, "\"%s\"", buf);
+}
+
+static void
+json_signer(FILE *f, X509 *x, const ASN1_TIME *t)
+{
+	STACK_OF(OPENSSL_STRING) *em = X509_get1_email(x);
+	char name[512];
+
+	X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+	fputs("{\"subject\":", f);
+	cs_json_str(f, name);
+	fputs(",\"email\":", f);
+	cs_json_str(f, sk_OPENSSL_STRING_num(em) > 0 ?
+	    sk_OPENSSL_STRING_value(em, 0) : "");
+	X509_email_free(em);
+	fputs(",\"fingerprint_sha256\":", f);
+	json_fingerprint(f, x);
+	fputs(",\"signing_time\":", f);
+	json_time(f, t);
+	putc('}', f);
+}
+
+void
+cs_verify_json(FILE *f, CMS_ContentInfo *cms, int valid, int trusted, int r)
+{
+	STACK_OF(CMS_SignerInfo) *sis = NULL;
+	CMS_SignerInfo *si;
+	const char *why;
+	X509 *x;
+	int i, n = 0;
+
+	if (cms != NULL && OBJ_obj2nid(CMS_get0_type(cms)) == NID_pkcs7_signed)
+		sis = CMS_get0_SignerInfos(cms);
+	fprintf(f, "{\"valid\":%s,\"trusted\":%s,\"signers\":[",
+	    valid ? "true" : "false", trusted ? "true" : "false");
+	for (i = 0; i < sk_CMS_SignerInfo_num(sis); i++) {
+		si = sk_CMS_SignerInfo_value(sis, i);
+		CMS_SignerInfo_get0_algs(si, NULL, &x, NULL, NULL);
+		/* Only a certificate found in the message names a signer. */
+		if (x == NULL)
+			continue;
+		if (n++ > 0)
+			putc(',', f);
+		json_signer(f, x, signing_time(si));
+	}
+	fputs("],\"error\":", f);
+	why = cs_last_error();
+	if (r == EX_OK)
+		fputs("null", f);
+	else
+		cs_json_str(f, why[0] != '\0' ? why : r == EX_UNTRUSTED ?
+		    "signer not trusted" : r == EX_BAD_SIGNATURE ?
+		    "BAD signature" : "verification failed");
+	fputs("}\n", f);
+	fflush(f);
+	ERR_clear_error();
 }
 
 /* A multipart/signed: the first part streamed to data, the second parsed. */
@@ -281,11 +368,15 @@ smime_verify_msg(const struct cs_opts *o, struct msgin *m, FILE *content,
 	CMS_ContentInfo *cms = NULL;
 	char boundary[128];
 	FILE *data;
-	int r;
+	int r, valid = 0, trusted = 0;
 
-	if ((data = cs_scratch()) == NULL)
-		return cs_fail(CA_E_INTERNAL, "cannot make a scratch file: %s",
+	if ((data = cs_scratch()) == NULL) {
+		r = cs_fail(CA_E_INTERNAL, "cannot make a scratch file: %s",
 		    strerror(errno));
+		if (o->json)
+			cs_verify_json(report, NULL, 0, 0, r);
+		return r;
+	}
 	if (smime_field_has(m->hdr, m->hlen, "Content-Type",
 	    "multipart/signed")) {
 		if (!smime_field_param(m->hdr, m->hlen, "Content-Type",
@@ -299,8 +390,12 @@ smime_verify_msg(const struct cs_opts *o, struct msgin *m, FILE *content,
 		r = cs_fail(CA_E_BAD_INPUT, "not an S/MIME signed message");
 	else
 		r = read_opaque(m, data, &cms);
-	if (r == EX_OK && (r = check_signature(cms, data, content)) == EX_OK)
-		r = check_signers(o, cms, report);
+	if (r == EX_OK && (r = check_signature(cms, data, content)) == EX_OK) {
+		valid = 1;
+		trusted = (r = check_signers(o, cms, report)) == EX_OK;
+	}
+	if (o->json)
+		cs_verify_json(report, cms, valid, trusted, r);
 	CMS_ContentInfo_free(cms);
 	fclose(data);
 	return r;
@@ -315,11 +410,17 @@ cmd_smime_verify(const struct cs_opts *o)
 
 	if (o->nargs != 0)
 		return cs_usage_fail("smime verify takes no operands");
-	if (msgin_open(&m, o->in) == -1)
-		return cs_fail(CA_E_BAD_INPUT, "%s: %s", o->in != NULL ?
+	if (msgin_open(&m, o->in) == -1) {
+		r = cs_fail(CA_E_BAD_INPUT, "%s: %s", o->in != NULL ?
 		    o->in : "stdin", strerror(errno));
+		if (o->json)
+			cs_verify_json(stdout, NULL, 0, 0, r);
+		return r;
+	}
 	if (o->out != NULL && cs_out_open(&w, o->out, 0) == -1) {
 		r = cs_fail(CA_E_INTERNAL, "%s: %s", o->out, strerror(errno));
+		if (o->json)
+			cs_verify_json(stdout, NULL, 0, 0, r);
 		goto out;
 	}
 	/* The content is renamed into place only once it is known good. */

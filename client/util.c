@@ -46,12 +46,54 @@ cs_exit_code(int status)
 	}
 }
 
+/* The last message said, for --json's "error": scripts get the reason
+ * the user reads, not a second wording of it. */
+static char last_error[512];
+
 static void
 vsay(const char *fmt, va_list ap)
 {
+	va_list copy;
+
+	va_copy(copy, ap);
+	(void)vsnprintf(last_error, sizeof(last_error), fmt, copy);
+	va_end(copy);
 	fputs("cardsign: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+}
+
+const char *
+cs_last_error(void)
+{
+	return last_error;
+}
+
+void
+cs_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsay(fmt, ap);
+	va_end(ap);
+}
+
+void
+cs_json_str(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	putc('"', f);
+	for (p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			putc(*p, f);
+	}
+	putc('"', f);
 }
 
 int

@@ -16,6 +16,7 @@ pkgs=(
 	python3-minimal
 	gpgsm gpg-agent gnupg-pkcs11-scd libnss3-tools
 	systemd time libengine-pkcs11-openssl openssh-client openssh-server valgrind
+	mandoc bash-completion
 )
 
 missing=()

@@ -39,4 +39,47 @@ expect_exit 1 "garbage is not a signature" cardsign verify \
     --ca-file "$PKI/root.pem" "$T/garbage.p7s" "$T/release.tar"
 expect_exit 8 "a key-management key does not sign files" cardsign sign \
     --key "pkcs11:token=alice;object=rsa2048-km" "$T/release.tar"
+# verify --json: one object on stdout, whatever the outcome, and the same
+# exit codes. json_check FILE PYTHON-EXPRESSION: the expression, over the
+# object j read from FILE, holds.
+json_check() {
+	python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, "not one line: %r" % lines
+j = json.loads(lines[0])
+if not eval("(" + sys.argv[2] + ")"):
+    sys.exit("no: %s in %s" % (sys.argv[2], lines[0]))
+' "$@"
+}
+fpr=$(sha256sum "$PKI/alice-p256-sign.der" | cut -d' ' -f1)
+check "verify --json: good" bash -c "cardsign verify --json \
+    --ca-file '$PKI/root.pem' '$T/p256-sign.p7s' '$T/release.orig' \
+    >'$T/good.json'"
+check "  valid, trusted, no error" json_check "$T/good.json" \
+    'j["valid"] is True and j["trusted"] is True and j["error"] is None'
+check "  the signer's subject and address" json_check "$T/good.json" \
+    'len(j["signers"]) == 1 and j["signers"][0]["email"] ==
+    "alice@example.org" and "alice@example.org" in j["signers"][0]["subject"]'
+check "  the certificate's SHA-256 fingerprint" json_check "$T/good.json" \
+    "j['signers'][0]['fingerprint_sha256'] == '$fpr'"
+check "  the signing time" json_check "$T/good.json" \
+    '__import__("re").fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+    j["signers"][0]["signing_time"])'
+expect_exit 11 "verify --json: a changed file is still 11" bash -c \
+    "cardsign verify --json --ca-file '$PKI/root.pem' '$T/p256-sign.p7s' \
+    '$T/release.tar' 2>/dev/null"
+check "  not valid, with the error" json_check "$T/out" \
+    'not j["valid"] and not j["trusted"] and "BAD signature" in j["error"]
+    and j["signers"][0]["email"] == "alice@example.org"'
+expect_exit 12 "verify --json: an unknown CA is still 12" bash -c \
+    "cardsign verify --json --ca-file '$T/other.pem' --no-system-ca \
+    '$T/p256-sign.p7s' '$T/release.orig' 2>/dev/null"
+check "  valid but not trusted" json_check "$T/out" \
+    'j["valid"] and not j["trusted"] and "not trusted" in j["error"]'
+expect_exit 1 "verify --json: garbage is still 1" bash -c \
+    "cardsign verify --json --ca-file '$PKI/root.pem' '$T/garbage.p7s' \
+    '$T/release.orig' 2>/dev/null"
+check "  no signer, the error" json_check "$T/out" \
+    'j["signers"] == [] and "not a CMS signature" in j["error"]'
 finish

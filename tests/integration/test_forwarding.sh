@@ -73,9 +73,7 @@ X11Forwarding no
 CONF
 "$SSHD" -D -e -f "$S/sshd_config" 2>"$S/sshd.log" &
 SSHD_PID=$!
-# Stops sshd, then lets lib.sh's cleanup see the test's own exit status.
 stop_sshd() {
-	local rc=$?
 	kill "$SSHD_PID" 2>/dev/null || true
 	wait "$SSHD_PID" 2>/dev/null || true
 	rm -rf "$RHOME"
@@ -83,9 +81,10 @@ stop_sshd() {
 		echo "--- sshd log ---"
 		cat "$S/sshd.log"
 	fi
-	return "$rc"
 }
-trap 'stop_sshd; cleanup' EXIT
+# cleanup reads the test's status from $?; under errexit, (exit "$rc")
+# would end the trap before it.
+trap 'rc=$?; stop_sshd; set +e; (exit "$rc"); cleanup' EXIT
 for i in $(seq 1 100); do
 	python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" \
 	    2>/dev/null && break

@@ -39,7 +39,8 @@ gpg_stop() {
 	return $rc
 }
 # cleanup reads the test's status from $?: keep it across gpg_stop.
-trap 'rc=$?; gpg_stop || true; (exit "$rc"); cleanup' EXIT
+# set +e: under errexit, (exit "$rc") would end the trap before cleanup.
+trap 'rc=$?; gpg_stop || true; set +e; (exit "$rc"); cleanup' EXIT
 nskip=0
 skip() { nskip=$((nskip + 1)); echo "skip - $1 ($2)"; }
 

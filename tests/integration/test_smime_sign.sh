@@ -200,4 +200,74 @@ expect_exit 8 "a key-management key does not sign" cardsign smime sign \
     --key "pkcs11:token=alice;object=rsa2048-km" -i "$T/lf.eml"
 expect_exit 2 "--pss needs an RSA key" cardsign smime sign --pss \
     --key "pkcs11:token=alice;object=p256-sign" -i "$T/lf.eml"
+# smime verify --json: one object on stdout instead of the report, the same
+# exit codes. json_check FILE PYTHON-EXPRESSION: the expression, over the
+# object j on FILE's one line, holds.
+json_check() {
+	python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, "not one line: %r" % lines
+j = json.loads(lines[0])
+if not eval("(" + sys.argv[2] + ")"):
+    sys.exit("no: %s in %s" % (sys.argv[2], lines[0]))
+' "$@"
+}
+fpr=$(sha256sum "$PKI/alice-p384-sign.der" | cut -d' ' -f1)
+check "smime verify --json: good" bash -c "${VERIFY[*]} --json \
+    -i '$T/p384-sign-lf.eml' -o '$T/json.txt' >'$T/good.json'"
+check "  valid, trusted, no error" json_check "$T/good.json" \
+    'j["valid"] is True and j["trusted"] is True and j["error"] is None'
+check "  the signer: subject, address, fingerprint" json_check \
+    "$T/good.json" "len(j['signers']) == 1 and
+    j['signers'][0]['email'] == 'alice@example.org' and
+    'Alice' in j['signers'][0]['subject'] and
+    j['signers'][0]['fingerprint_sha256'] == '$fpr'"
+check "  the signing time" json_check "$T/good.json" \
+    '__import__("re").fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+    j["signers"][0]["signing_time"])'
+check "  and the content still goes to -o" cmp "$T/json.txt" "$T/want.txt"
+check "--json of the opaque form" bash -c "${VERIFY[*]} --json \
+    -i '$T/p256-sign-opaque.eml' >'$T/opaque.json'"
+check "  valid and trusted" json_check "$T/opaque.json" \
+    'j["valid"] and j["trusted"] and len(j["signers"]) == 1'
+openssl cms -sign -noattr -signer "$PKI/alice-p256-sign.pem" \
+    -inkey "$PKI/alice-p256-sign.key" -certfile "$PKI/intermediate.pem" \
+    -in "$T/want.txt" -out "$T/noattr.eml"
+check "--json without a signing time" bash -c "${VERIFY[*]} --json \
+    -i '$T/noattr.eml' >'$T/noattr.json'"
+check "  says null" json_check "$T/noattr.json" \
+    'j["valid"] and j["signers"][0]["signing_time"] is None'
+expect_exit 11 "--json: a changed body is still 11" bash -c \
+    "${VERIFY[*]} --json -i '$T/forged.eml' 2>/dev/null"
+check "  not valid, with the error and the claimed signer" json_check \
+    "$T/out" 'not j["valid"] and not j["trusted"] and
+    "BAD signature" in j["error"] and len(j["signers"]) == 1'
+expect_exit 12 "--json: an unknown CA is still 12" bash -c \
+    "cardsign smime verify --json --ca-file '$T/other.pem' --no-system-ca \
+    -i '$T/p256-sign-lf.eml' 2>/dev/null"
+check "  valid but not trusted, and why" json_check "$T/out" \
+    'j["valid"] and not j["trusted"] and "not trusted" in j["error"]'
+expect_exit 1 "--json: garbage is still 1" bash -c \
+    "${VERIFY[*]} --json -i '$T/garbage' 2>/dev/null"
+check "  no signer, the error" json_check "$T/out" \
+    'not j["valid"] and j["signers"] == [] and
+    "not an S/MIME signed message" in j["error"]'
+expect_exit 1 "--json: a missing file is still 1" bash -c \
+    "${VERIFY[*]} --json -i '$T/nonexistent' 2>/dev/null"
+check "  with the error" json_check "$T/out" \
+    '"nonexistent" in j["error"]'
+# smime decrypt --verify --json: the object on stderr, as stdout may carry
+# the message.
+openssl cms -encrypt -aes256 -in "$T/p256-sign-lf.eml" \
+    "$PKI/alice-rsa2048-km.pem" >"$T/signed.enc"
+check "smime decrypt --verify --json" bash -c "cardsign smime decrypt \
+    --verify --json --ca-file '$PKI/root.pem' --no-system-ca \
+    -i '$T/signed.enc' -o '$T/dec.txt' 2>'$T/dec.json'"
+check "  reports the signer on stderr" json_check "$T/dec.json" \
+    'j["valid"] and j["trusted"] and
+    j["signers"][0]["email"] == "alice@example.org"'
+check "  and writes what was signed" bash -c "
+    grep -q 'this is signed' '$T/dec.txt' &&
+    ! grep -q 'pkcs7-signature' '$T/dec.txt'"
 finish
