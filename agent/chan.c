@@ -18,11 +18,17 @@ chan_init(struct chan *c, int fd)
 	ca_wr_init(&c->out, CHAN_OUT_MAX);
 }
 
+/*
+ * Only the first inlen bytes of the input buffer ever hold what the peer
+ * sent (chan_next wipes what it consumes), so only they are wiped: a
+ * client that announces a frame at the cap and sends a byte of it must
+ * not make the agent touch the whole buffer.
+ */
 void
 chan_free(struct chan *c)
 {
 	if (c->in != NULL) {
-		explicit_bzero(c->in, c->incap);
+		explicit_bzero(c->in, c->inlen);
 		free(c->in);
 	}
 	ca_wr_free(&c->out);
@@ -66,7 +72,7 @@ grow(struct chan *c, size_t need)
 		return -1;
 	if (c->in != NULL) {
 		memcpy(n, c->in, c->inlen);
-		explicit_bzero(c->in, c->incap);
+		explicit_bzero(c->in, c->inlen);
 		free(c->in);
 	}
 	c->in = n;

@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,6 +334,32 @@ peer_exe(struct client *c)
 		c->exe[n] = '\0';
 }
 
+/*
+ * A descriptor held in reserve: when accept(2) fails for want of one, it
+ * is given up to take the waiting connection and refuse it. Left in the
+ * listen queue, the connection would keep the socket readable and the
+ * loop spinning on accept.
+ */
+static int spare_fd = -1;
+
+static void
+refuse_unaccepted(int lfd)
+{
+	static uint64_t logged;
+	int fd;
+
+	if (logged == 0 || loop_now_ms() - logged >= 10000) {
+		log_warn("out of file descriptors: refusing new connections");
+		logged = loop_now_ms();
+	}
+	if (spare_fd == -1)
+		return;
+	close(spare_fd);
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) != -1)
+		refuse(fd, "too many connections");
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void
 accept_io(struct loop *l, int lfd, int ev, void *arg)
 {
@@ -344,7 +371,9 @@ accept_io(struct loop *l, int lfd, int ev, void *arg)
 	(void)ev;
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
 	    -1) {
-		if (errno != EAGAIN && errno != EINTR)
+		if (errno == EMFILE || errno == ENFILE)
+			refuse_unaccepted(lfd);
+		else if (errno != EAGAIN && errno != EINTR)
 			log_warn("accept: %s", strerror(errno));
 		return;
 	}
@@ -385,6 +414,8 @@ clients_listen(struct loop *l, int fd, const struct scope *scope)
 	if (C.nlisten >= MAX_LISTENERS)
 		return -1;
 	C.loop = l;
+	if (spare_fd == -1)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (loop_watch(l, fd, LOOP_READ, accept_io, (void *)scope) == -1)
 		return -1;
 	C.listen_fd[C.nlisten++] = fd;
@@ -448,4 +479,7 @@ clients_close_all(void)
 		client_close(c);
 	}
 	stop_accepting();
+	if (spare_fd != -1)
+		close(spare_fd);
+	spare_fd = -1;
 }

@@ -20,6 +20,13 @@
 #define BACKOFF_MAX_MS 30000u
 #define HEALTHY_MS 60000u
 #define HOST_CHAN_FD 3
+/*
+ * At shutdown an idle host is told to finish by the end of its channel:
+ * it closes its sessions and finalises its module (which a card may want,
+ * and without which valgrind cannot check it). One that has not exited
+ * after this long is killed; one busy at a card is killed at once.
+ */
+#define EXIT_GRACE_MS 2000u
 
 /*
  * While a call to a host that answers within this many microseconds is in
@@ -51,6 +58,7 @@ struct host {
 	struct chan ch;
 	int up;			/* index received since the last start */
 	int ever;		/* indexed or failed at least once */
+	int reaped;		/* exited by itself at shutdown */
 	struct ca_msg index;	/* last HOST_INDEX (tokens and keys) */
 	struct call *calls;
 	uint32_t next_id;
@@ -228,7 +236,9 @@ host_down(struct host *h, uint32_t status, const char *why)
 		return;
 	loop_unwatch(H.loop, h->ch.fd);
 	chan_free(&h->ch);
-	bury(h->pid);
+	/* A reaped pid may be another process's already. */
+	if (!h->reaped)
+		bury(h->pid);
 	h->pid = 0;
 	h->up = 0;
 	if (h->start_timer) {
@@ -524,8 +534,21 @@ hosts_stop(void)
 {
 	size_t i;
 	struct host *h;
+	uint64_t deadline;
 
 	H.stopping = 1;
+	for (i = 0; i < H.n; i++)
+		if (H.v[i].pid != 0 && H.v[i].calls == NULL)
+			(void)shutdown(H.v[i].ch.fd, SHUT_WR);
+	deadline = loop_now_ms() + EXIT_GRACE_MS;
+	for (i = 0; i < H.n; i++) {
+		h = &H.v[i];
+		if (h->pid == 0 || h->calls != NULL)
+			continue;
+		while (!(h->reaped = waitpid(h->pid, NULL, WNOHANG) == h->pid) &&
+		    loop_now_ms() < deadline)
+			(void)usleep(10000);
+	}
 	for (i = 0; i < H.n; i++) {
 		h = &H.v[i];
 		if (h->restart_timer)

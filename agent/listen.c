@@ -86,7 +86,7 @@ nonblock_cloexec(int fd)
 int
 listen_path(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
+	struct sockaddr_un sun, tmp;
 	int fd, probe;
 	mode_t old;
 
@@ -97,6 +97,14 @@ listen_path(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
+	/* Bound under a temporary name and renamed into place once it
+	 * listens: a client that sees the file can connect. */
+	tmp = sun;
+	if ((size_t)snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%ld",
+	    path, (long)getpid()) >= sizeof(tmp.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		return -1;
+	}
 	if (secure_dir(path, err, errlen) == -1)
 		return -1;
 	/* Only an unanswered socket may be replaced: never steal a live
@@ -110,22 +118,25 @@ listen_path(const char *path, char *err, size_t errlen)
 		}
 		close(probe);
 	}
-	(void)unlink(path);
+	(void)unlink(tmp.sun_path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 	    0)) == -1) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	old = umask(0177);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) == -1) {
 		umask(old);
-		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "bind %s: %s", tmp.sun_path,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
 	umask(old);
-	if (listen(fd, 128) == -1) {
-		snprintf(err, errlen, "listen: %s", strerror(errno));
+	if (listen(fd, SOMAXCONN) == -1 || rename(tmp.sun_path, path) == -1) {
+		snprintf(err, errlen, "listen on %s: %s", path,
+		    strerror(errno));
+		(void)unlink(tmp.sun_path);
 		close(fd);
 		return -1;
 	}

@@ -99,6 +99,11 @@ deliver(struct ask *a)
 {
 	uint32_t status;
 
+	/* Its request was failed by prompt_cancel. */
+	if (a->cb == NULL) {
+		free_ask(a);
+		return;
+	}
 	switch (a->st) {
 	case PINENTRY_OK:
 		status = CA_OK;
@@ -213,7 +218,16 @@ prompt_cancel(void)
 {
 	struct ask *a, *next, *keep;
 
-	/* A running dialog belongs to its thread until pinentry answers. */
+	/*
+	 * A running dialog belongs to its thread until pinentry answers, but
+	 * shutting down does not wait for the user: its request fails now,
+	 * and the answer, if it comes in time, is dropped (deliver).
+	 */
+	if (P.running && P.head->cb != NULL) {
+		P.head->cb(P.head->arg, CA_E_CANCELLED, NULL,
+		    "the agent is shutting down");
+		P.head->cb = NULL;
+	}
 	keep = P.running ? P.head : NULL;
 	a = keep != NULL ? keep->next : P.head;
 	if (keep != NULL)

@@ -47,8 +47,10 @@ void prompt_ask(const char *title, const char *desc, const char *keyinfo,
 void prompt_confirm(const char *title, const char *desc, const char *keyinfo,
     prompt_cb cb, void *arg);
 
-/* Withdraws the prompts not yet shown: their callbacks get CA_E_CANCELLED
- * now. A dialog on screen stays until the user or its timeout ends it. */
+/* Shutting down: every prompt's callback gets CA_E_CANCELLED now, with
+ * err "the agent is shutting down". A dialog on screen stays until the
+ * user or its timeout ends it (or the agent exits); its answer is
+ * dropped. */
 void prompt_cancel(void);
 
 /* Drops queued prompts without calling back and leaves a running one to

@@ -66,6 +66,19 @@ detach(struct request *r, uint32_t *id)
 
 static const char *op_verb(uint8_t type);
 
+/*
+ * What a prompt's outcome says to the client: the user's cancel reads as
+ * user_text; a prompt withdrawn or failed says why (err).
+ */
+static const char *
+cancel_text(uint32_t status, const char *err, const char *user_text)
+{
+	if (status == CA_E_CANCELLED && (err == NULL || err[0] == '\0'))
+		return user_text;
+	return err != NULL && err[0] != '\0' ? err :
+	    "no PIN or confirmation could be asked";
+}
+
 /* One audit line for each key operation, login and lock. */
 static void
 audit(const struct request *r, uint32_t status)
@@ -279,8 +292,8 @@ login_pin(void *arg, uint32_t status, struct ca_secret *pin, const char *err)
 	struct login_wait *w = arg;
 
 	if (status != CA_OK) {
-		login_done(w, status, status == CA_E_CANCELLED ?
-		    "PIN entry cancelled" : err);
+		login_done(w, status, cancel_text(status, err,
+		    "PIN entry cancelled"));
 		return;
 	}
 	login_send(w, pin);
@@ -411,8 +424,8 @@ op_pin(void *arg, uint32_t status, struct ca_secret *pin, const char *err)
 	struct request *r = arg;
 
 	if (status != CA_OK) {
-		fail(r, status, "%s", status == CA_E_CANCELLED ?
-		    "PIN entry cancelled" : err);
+		fail(r, status, "%s", cancel_text(status, err,
+		    "PIN entry cancelled"));
 		return;
 	}
 	r->m.u.op.pin = pin;
@@ -513,8 +526,7 @@ op_allowed(void *arg, uint32_t status, struct ca_secret *pin,
 	ca_secret_free(pin);
 	if (status != CA_OK) {
 		fail(r, status == CA_E_INTERNAL ? status : CA_E_CANCELLED,
-		    "%s", status == CA_E_CANCELLED ? "the user did not allow "
-		    "it" : err != NULL ? err : "no confirmation could be asked");
+		    "%s", cancel_text(status, err, "the user did not allow it"));
 		return;
 	}
 	if (r->c == NULL) {

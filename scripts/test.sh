@@ -16,8 +16,15 @@ cmake --build "$build" -j"$(nproc)"
 CC=clang cmake -S . -B "$build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCARDAGENT_WERROR=ON -DCARDAGENT_SANITIZE=ON -DCARDAGENT_FUZZ=ON >/dev/null
 cmake --build "$build-fuzz" -j"$(nproc)" --target cardagent-fuzz-msg \
-    cardagent-fuzz-config cardagent-fuzz-smime
+    cardagent-fuzz-hostchan cardagent-fuzz-config cardagent-fuzz-smime
 (cd "$build-fuzz" && ctest --output-on-failure -R '^fuzz\.')
 
 cd "$build"
 ctest --output-on-failure -j2 "$@"
+
+# CI also runs the integration tests with the agent under valgrind
+# memcheck, in a tree of their own (about 5 minutes on 2 cores).
+if [ "${CI:-}" = true ]; then
+	cd - >/dev/null
+	bash scripts/memcheck.sh
+fi

@@ -32,6 +32,63 @@ export FAKE_PINENTRY_WAIT=$T/pinentry-wait
 export CARDAGENT_SOCK=$T/agent.sock
 AGENT_PID=
 
+# CARDAGENT_MEMCHECK=1 (scripts/memcheck.sh, on a tree built without
+# sanitizers) runs every agent that start_agent starts under valgrind
+# memcheck, and its token hosts too (the same binary, re-executed); not
+# pinentry or other programs it runs. Each process writes
+# $T/valgrind.PID.xml and .log: any error, or a definite or indirect leak
+# that tests/valgrind.supp (third-party libraries only) does not excuse,
+# fails the test. The agent kills its token hosts (SIGKILL) as it stops,
+# so they are checked for errors, not for leaks.
+# CARDAGENT_MEMCHECK=front leaves the token hosts out, for tests whose
+# token-timeout is shorter than a host takes to start under valgrind.
+AGENT_WRAP=()
+if [ "${CARDAGENT_MEMCHECK:-0}" != 0 ]; then
+	hosts=yes
+	[ "$CARDAGENT_MEMCHECK" = front ] && hosts=no
+	AGENT_WRAP=(valgrind --tool=memcheck --leak-check=full
+	    --show-leak-kinds=definite,indirect
+	    --errors-for-leak-kinds=definite,indirect --error-exitcode=99
+	    --trace-children="$hosts" --trace-children-skip='/usr/*,/bin/*,*.sh'
+	    --child-silent-after-fork=yes --num-callers=30
+	    --suppressions="$TESTS_SRC/valgrind.supp"
+	    --xml=yes --xml-file="$T/valgrind.%p.xml"
+	    --log-file="$T/valgrind.%p.log")
+fi
+
+# memcheck_verdict: prints what valgrind reported in the logs not looked
+# at yet, and fails if it reported anything.
+memcheck_verdict() {
+	local x rc=0
+	for x in "$T"/valgrind.*.xml; do
+		[ -e "$x" ] || continue
+		python3 - "$x" <<'PY' || rc=1
+import re, sys
+import xml.etree.ElementTree as ET
+
+# A process killed by SIGKILL leaves its file unfinished: read error by
+# error.
+text = open(sys.argv[1], errors="replace").read()
+errors = re.findall(r"<error>.*?</error>", text, re.S)
+for e in errors:
+    e = ET.fromstring(e)
+    what = e.findtext("what") or e.findtext("xwhat/text") or e.findtext("kind")
+    print("    valgrind: %s" % what)
+    for f in e.iter("frame"):
+        where = f.findtext("fn") or f.findtext("obj") or "?"
+        if f.findtext("file"):
+            where += " (%s:%s)" % (f.findtext("file"), f.findtext("line"))
+        print("        at %s" % where)
+if errors:
+    cmd = re.search(r"<line>Command: (.*?)</line>", text)
+    print("    in %s, %s" % (cmd.group(1) if cmd else "?", sys.argv[1]))
+sys.exit(1 if errors else 0)
+PY
+		mv "$x" "$x.seen"
+	done
+	return $rc
+}
+
 cleanup() {
 	local rc=$?
 	if [ -n "$AGENT_PID" ]; then
@@ -43,6 +100,10 @@ cleanup() {
 	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
 	    "$T"/agent*.log 2>/dev/null; then
 		echo "FAIL - sanitizer report in the agent's log"
+		rc=1
+	fi
+	if ! memcheck_verdict; then
+		echo "FAIL - valgrind report on the agent"
 		rc=1
 	fi
 	if [ "$nfail" -gt 0 ] || [ "$rc" -ne 0 ]; then
@@ -70,12 +131,15 @@ start_agent() {
 	if [ ${#args[@]} -eq 0 ]; then
 		args=(--module "$FIXTURE_MODULE")
 	fi
-	"$CARDAGENT_BIN/cardagent" --foreground --socket "$CARDAGENT_SOCK" \
-	    --pinentry "$FAKE_PINENTRY" "${args[@]}" >"$T/agent.out" \
-	    2>"$T/agent.log" &
+	"${AGENT_WRAP[@]}" "$CARDAGENT_BIN/cardagent" --foreground \
+	    --socket "$CARDAGENT_SOCK" --pinentry "$FAKE_PINENTRY" "${args[@]}" \
+	    >"$T/agent.out" 2>"$T/agent.log" &
 	AGENT_PID=$!
-	for i in $(seq 1 200); do
-		[ -S "$CARDAGENT_SOCK" ] && return 0
+	# The socket file exists from bind(2), before listen(2): wait for the
+	# line the agent prints once it listens (slow under valgrind).
+	for i in $(seq 1 400); do
+		[ -S "$CARDAGENT_SOCK" ] &&
+		    grep -q '^CARDAGENT_SOCK=' "$T/agent.out" && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -88,6 +152,24 @@ stop_agent() {
 	kill "$AGENT_PID"
 	wait "$AGENT_PID" 2>/dev/null || true
 	AGENT_PID=
+	memcheck_verdict || failed "valgrind reported errors or leaks"
+}
+
+# wait_exit PID SECONDS: waits for the child PID to exit, at most SECONDS;
+# returns its exit status, or 124 if it is still running.
+wait_exit() {
+	local i
+	for ((i = $2 * 10; i > 0; i--)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$1" 2>/dev/null && return 124
+	wait "$1"
+}
+
+# agent_rss: the agent's resident memory in kB.
+agent_rss() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$AGENT_PID/status"
 }
 
 
