@@ -205,3 +205,26 @@ else:
 set_pin() { printf '%s\n' "$1" >"$FAKE_PINENTRY_PIN"; }
 no_pin() { rm -f "$FAKE_PINENTRY_PIN"; }
 prompts() { grep -c '^GETPIN' "$FAKE_PINENTRY_LOG" 2>/dev/null || true; }
+
+# private_gnupg: a GNUPGHOME in $T for gpgsm, whose gpg-agent is stopped on
+# every way out, before cleanup removes $T, keeping the test's status.
+private_gnupg() {
+	export GNUPGHOME=$T/gnupg
+	# cleanup reads the test's status from $?: keep it across gpg_stop,
+	# with errexit off, or (exit "$rc") would end the trap before cleanup.
+	trap 'rc=$?; set +e; gpg_stop; (exit "$rc"); cleanup' EXIT
+}
+
+gpg_stop() {
+	local sock
+	[ -d "${GNUPGHOME:-}" ] || return 0
+	sock=$(gpgconf --homedir "$GNUPGHOME" --list-dirs agent-socket)
+	gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1 || true
+	# The agent goes away asynchronously: wait for its socket, so that it
+	# does not race cleanup's rm -rf "$T".
+	for _ in $(seq 1 100); do
+		[ -S "$sock" ] || break
+		sleep 0.05
+	done
+	rm -rf "$GNUPGHOME" 2>/dev/null || { sleep 0.2; rm -rf "$GNUPGHOME"; } || true
+}

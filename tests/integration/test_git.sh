@@ -14,26 +14,7 @@ for tool in git openssl; do
 	fi
 done
 
-# gpgsm (the interop checks) starts a gpg-agent in the private GNUPGHOME:
-# stop it on every way out, before lib.sh's cleanup removes $T, and keep
-# the exit status.
-export GNUPGHOME=$T/gnupg
-gpg_stop() {
-	local rc=$? sock
-	if [ -d "$GNUPGHOME" ]; then
-		sock=$(gpgconf --homedir "$GNUPGHOME" --list-dirs agent-socket)
-		gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1 || true
-		for _ in $(seq 1 100); do
-			[ -S "$sock" ] || break
-			sleep 0.05
-		done
-		rm -rf "$GNUPGHOME" 2>/dev/null || { sleep 0.2; rm -rf "$GNUPGHOME"; } || true
-	fi
-	return $rc
-}
-# cleanup reads the test's status from $?: keep it across gpg_stop, with
-# set -e off, or a failed test's status would end the trap before cleanup.
-trap 'rc=$?; set +e; gpg_stop; (exit "$rc"); cleanup' EXIT
+private_gnupg
 
 start_agent
 printf '%s\n' "$FIXTURE_ALICE_PIN" |

@@ -20,27 +20,7 @@ for tool in gpgsm gpgconf cmsutil certutil pk12util python3; do
 	fi
 done
 
-# gpgsm starts a gpg-agent in the private GNUPGHOME: stop it on every way
-# out, before lib.sh's cleanup removes $T, and keep the exit status.
-export GNUPGHOME=$T/gnupg
-gpg_stop() {
-	local rc=$? sock
-	if [ -d "$GNUPGHOME" ]; then
-		sock=$(gpgconf --homedir "$GNUPGHOME" --list-dirs agent-socket)
-		gpgconf --homedir "$GNUPGHOME" --kill all >/dev/null 2>&1 || true
-		# The agent goes away asynchronously: wait for its socket, so
-		# that it does not race cleanup's rm -rf "$T".
-		for _ in $(seq 1 100); do
-			[ -S "$sock" ] || break
-			sleep 0.05
-		done
-		rm -rf "$GNUPGHOME" 2>/dev/null || { sleep 0.2; rm -rf "$GNUPGHOME"; } || true
-	fi
-	return $rc
-}
-# cleanup reads the test's status from $?: keep it across gpg_stop.
-# set +e: under errexit, (exit "$rc") would end the trap before cleanup.
-trap 'rc=$?; gpg_stop || true; set +e; (exit "$rc"); cleanup' EXIT
+private_gnupg
 nskip=0
 skip() { nskip=$((nskip + 1)); echo "skip - $1 ($2)"; }
 
