@@ -17,6 +17,7 @@ pkgs=(
 	gpgsm gpg-agent gnupg-pkcs11-scd libnss3-tools
 	systemd time libengine-pkcs11-openssl openssh-client openssh-server valgrind
 	mandoc bash-completion
+	dpkg-dev udev
 )
 
 missing=()
