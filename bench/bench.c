@@ -7,7 +7,9 @@
  * can reach; with --via, also through other PKCS#11 modules that reach the
  * same token (cardagent-pkcs11.so, p11-kit-client.so against `p11-kit
  * server`). Batches of each path alternate so that drift on a noisy
- * machine hits all alike. See docs/benchmarks.md.
+ * machine hits all alike. Prints a Markdown table, or with --tsv one line
+ * per key and path (sign, key, path, median us) and per IPC floor (ipc,
+ * hops, median us), for bench/agent.py. See docs/benchmarks.md.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -35,6 +37,9 @@ struct direct {
 	CK_FUNCTION_LIST *f;
 	CK_SESSION_HANDLE s;
 };
+
+/* --tsv: lines for a script instead of a table for a person. */
+static int tsv;
 
 static double
 now_us(void)
@@ -164,7 +169,8 @@ agent_sign(struct cac *c, const char *key_id,
  */
 static void
 run(struct direct *d, size_t nd, struct cac *c, const struct ca_key *keys,
-    size_t nkeys, const char *token, const char *label, unsigned iters)
+    size_t nkeys, const char *token, const char *label, unsigned iters,
+    const char *const *names)
 {
 	struct cac_sign_params p = { 0 };
 	char sel[256], err[256];
@@ -204,15 +210,21 @@ run(struct direct *d, size_t nd, struct cac *c, const struct ca_key *keys,
 			}
 		}
 	}
-	printf("| %s-%u sign", rsa ? "RSA" : "P", keys[idx].bits);
+	if (!tsv)
+		printf("| %s-%u sign", rsa ? "RSA" : "P", keys[idx].bits);
 	for (path = 0; path < npaths; path++) {
 		m[path] = median(v[path], iters);
-		printf(" | %.0f us", m[path]);
-		if (path > 0)
-			printf(" (%.2fx)", m[path] / m[0]);
+		if (tsv)
+			printf("sign\t%s-%u\t%s\t%.1f\n", rsa ? "RSA" : "P",
+			    keys[idx].bits, names[path], m[path]);
+		else if (path > 0)
+			printf(" | %.0f us (%.2fx)", m[path], m[path] / m[0]);
+		else
+			printf(" | %.0f us", m[path]);
 		free(v[path]);
 	}
-	printf(" |\n");
+	if (!tsv)
+		printf(" |\n");
 }
 
 /*
@@ -276,10 +288,11 @@ main(int argc, char **argv)
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "via", required_argument, NULL, 'v' },
+		{ "tsv", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *module = NULL, *token = "alice", *pin = NULL;
-	const char *sock = NULL, *labels[8], *via[6];
+	const char *sock = NULL, *labels[8], *via[6], *names[8];
 	size_t nlabels = 0, nvia = 0, nkeys, i;
 	unsigned iters = 1000;
 	struct ca_secret *s;
@@ -307,11 +320,12 @@ main(int argc, char **argv)
 			if (nvia < 6)
 				via[nvia++] = optarg;
 			break;
+		case 'T': tsv = 1; break;
 		default:
 			fprintf(stderr, "usage: cardagent-bench --module SO "
 			    "--pin PIN [--token LABEL] [--socket PATH] "
 			    "[--iterations N] [--key LABEL]... "
-			    "[--via MODULE]...\n");
+			    "[--via MODULE]... [--tsv]\n");
 			return 2;
 		}
 	}
@@ -341,19 +355,32 @@ main(int argc, char **argv)
 	/* After the agent's login: a --via module may be the agent. */
 	for (i = 0; i < nvia; i++)
 		direct_open(&d[i + 1], via[i], token, pin);
-	printf("| operation | direct C_Sign (median) | through cardagent");
+	/* Paths by name: the module's file name for a --via path. */
+	names[0] = "direct";
+	names[1] = "cardagent";
 	for (i = 0; i < nvia; i++)
-		printf(" | via %s", strrchr(via[i], '/') != NULL ?
-		    strrchr(via[i], '/') + 1 : via[i]);
-	printf(" |\n|---|---|---");
-	for (i = 0; i < nvia; i++)
-		printf("|---");
-	printf("|\n");
+		names[i + 2] = strrchr(via[i], '/') != NULL ?
+		    strrchr(via[i], '/') + 1 : via[i];
+	if (!tsv) {
+		printf("| operation | direct C_Sign (median) | "
+		    "through cardagent");
+		for (i = 0; i < nvia; i++)
+			printf(" | via %s", names[i + 2]);
+		printf(" |\n|---|---|---");
+		for (i = 0; i < nvia; i++)
+			printf("|---");
+		printf("|\n");
+	}
 	for (i = 0; i < nlabels; i++)
-		run(d, nvia + 1, c, keys, nkeys, token, labels[i], iters);
-	printf("\nIPC floor on this machine (median 1-byte round trip): "
-	    "1 process hop %.0f us, 2 hops %.0f us\n", ipc_floor(1, iters),
-	    ipc_floor(2, iters));
+		run(d, nvia + 1, c, keys, nkeys, token, labels[i], iters,
+		    names);
+	if (tsv)
+		printf("ipc\t1\t%.1f\nipc\t2\t%.1f\n", ipc_floor(1, iters),
+		    ipc_floor(2, iters));
+	else
+		printf("\nIPC floor on this machine (median 1-byte round "
+		    "trip): 1 process hop %.0f us, 2 hops %.0f us\n",
+		    ipc_floor(1, iters), ipc_floor(2, iters));
 	cac_keys_free(keys, nkeys);
 	cac_close(c);
 	return 0;
