@@ -13,7 +13,10 @@
  *  - hosts.c is compiled with fork, kill, waitpid, socketpair and execl
  *    renamed to the fuzz_ functions below (see CMakeLists.txt): a "host" is
  *    the far end of a real socketpair that this file writes, and nothing is
- *    ever forked, exec'd, signalled or reaped;
+ *    ever forked, exec'd, signalled or reaped; a host that hosts_stop()
+ *    waits for exits once it reads the end of its channel, unless it is
+ *    stalled or has closed its end, and usleep() (hosts.c's only caller)
+ *    moves the clock instead of sleeping;
  *  - the log (log.h) formats every line and drops it (FUZZ_HOSTCHAN_LOG=1
  *    prints them).
  *
@@ -40,7 +43,11 @@
  *	6 FAIL	n: the next fork (bit 0), socketpair (1) or loop_watch (2)
  *		fails; bit 3 toggles slow reaping
  *	7 STOP	hosts_stop() at once, without letting the loop settle
- *	8-15	one more turn of the loop
+ *	8	one more turn of the loop
+ *	9 ECHO	n: the current host writes again the bytes of SEND n (mod
+ *		the number of SENDs so far), whichever host sent them: two
+ *		hosts sending one index is one operation away
+ *	10-15	one more turn of the loop
  *
  * Checks beyond the sanitizers:
  *  - a callback runs exactly once per call, never from inside host_call(),
@@ -50,13 +57,30 @@
  *    the agent spin;
  *  - the cached index stays readable through every lookup, and the tokens
  *    of a host that is down are marked so;
+ *  - a host runs vendor code, so its index is vetted (hosts.c's
+ *    vet_index()): at every moment, no token id and no key id is held
+ *    twice, by one host or by two; every key's token is a token of the
+ *    key's own host; every token's module is its host's module path, and
+ *    a host that has indexed since it was started has no token marked
+ *    down;
+ *  - each change the agent reports is one host taking an index or one
+ *    host going down: when a host takes an index, every other host's
+ *    tokens and keys are as they were, and the new index holds none of
+ *    their ids (the first holder keeps an id); when a host goes down,
+ *    ids and fields stay as they were but for its flags;
  *  - however the stream was split: a host dropped while its socket is
  *    read sent a bad frame; once the loop has settled, a host whose stream
- *    held a bad frame is down, and one that is up holds the tokens and
- *    keys of the last HOST_INDEX it sent, and takes one more sent after
- *    them (the agent has not lost its place in the stream);
+ *    held a bad frame is down, and one that is up holds exactly what
+ *    vetting leaves of the last HOST_INDEX it sent, against the ids the
+ *    other hosts held when it arrived: each token and key that no other
+ *    host held and the index did not list before, tokens with that
+ *    host's module path and without CA_TOK_HOST_DOWN, keys only of
+ *    tokens kept; and it takes one more index sent after them, with ids
+ *    of its own, the same way (the agent has not lost its place in the
+ *    stream);
  *  - after hosts_stop() nothing is left on the loop, every call has been
- *    answered, every child killed and reaped, every socket closed.
+ *    answered, every child killed, or exited by itself, and reaped, none
+ *    signalled once reaped, every socket closed.
  */
 #define _GNU_SOURCE
 #include <sys/ioctl.h>
@@ -99,10 +123,11 @@ int fuzz_execl(const char *path, const char *arg, ...);
 #define MAX_SETTLE 200000
 #define MAX_TIMER_RUN 100000
 #define DATA_MAX (255u * 33u)
+#define MAX_SENDS 64
 
 enum op {
 	OP_SEND, OP_HOST, OP_CALL, OP_TIME, OP_CLOSE, OP_STALL, OP_FAIL,
-	OP_STOP
+	OP_STOP, OP_TURN, OP_ECHO
 };
 
 enum kind { K_SIGN, K_DECRYPT, K_DERIVE, K_LOGIN, K_LOCK, K_REFRESH, K_N };
@@ -135,7 +160,9 @@ struct child {
 	int peer;		/* the host's end of the socketpair; -1: closed */
 	int afd;		/* the agent's end, once watched */
 	struct host *h;
+	unsigned takes;		/* indexes the agent took from it */
 	int alive;		/* watched, and neither unwatched nor killed */
+	int exited;		/* by itself, at the end of its channel */
 	int eof;		/* the host closed or shut its end */
 	uint8_t *stream;	/* what the host wrote, or will: [off, len) */
 	size_t len, off, cap;
@@ -157,6 +184,14 @@ static struct {
 	const char *modules[MAX_HOSTS];
 	size_t nhosts;
 	struct host *hosts[MAX_HOSTS];	/* in the order hosts.c spawned them */
+	int mod[MAX_HOSTS];	/* hosts[i]'s index in modules[]; -1: unknown */
+	size_t npairs;		/* socketpair() calls so far */
+	int starting;		/* inside hosts_start() */
+	/* Each host's tokens and keys, as hosts.c held them at the last
+	 * change it reported. */
+	struct ca_msg rec[MAX_HOSTS];
+	/* The ids the other hosts held when a host's last index came. */
+	struct ca_msg others[MAX_HOSTS];
 	size_t cur;
 	struct child kids[MAX_CHILDREN];
 	size_t nkids;
@@ -165,11 +200,17 @@ static struct {
 	int fail_fork, fail_pair, fail_watch, slow_reap;
 	int stalled;
 	int in_call;		/* inside host_call() or hosts_refresh() */
+	int stopping;		/* inside hosts_stop() */
 	int reading;		/* the fd whose callback runs, or -1 */
 	int settled_calls;
 	int was_settled;
 	struct fcall calls[MAX_CALLS];
 	size_t ncalls;
+	struct {
+		const uint8_t *p;	/* in the input */
+		size_t n;
+	} sends[MAX_SENDS];
+	size_t nsends;
 	uint8_t data[DATA_MAX];
 } F;
 
@@ -298,7 +339,23 @@ loop_watch(struct loop *l, int fd, int events, loop_fd_cb cb, void *arg)
 		if (F.hosts[i] == arg)
 			break;
 	FUZZ_CHECK(i < F.nhosts);
-	F.hosts[i] = arg;
+	if (F.hosts[i] == NULL) {
+		F.hosts[i] = arg;
+		/*
+		 * hosts_start() spawns one host per module, in order, each
+		 * beginning with a socketpair(); at most one of those spawns
+		 * fails, and a host first seen later is the other module's.
+		 */
+		if (F.starting)
+			F.mod[i] = (int)F.npairs - 1;
+		else if (F.nhosts == 1)
+			F.mod[i] = 0;
+		else {
+			FUZZ_CHECK(i == 1 && F.mod[0] != -1);
+			F.mod[i] = 1 - F.mod[0];
+		}
+		FUZZ_CHECK(F.mod[i] >= 0 && (size_t)F.mod[i] < F.nhosts);
+	}
 	return 0;
 }
 
@@ -391,6 +448,7 @@ fuzz_socketpair(int domain, int type, int protocol, int sv[2])
 {
 	int small = 1;
 
+	F.npairs++;
 	if (F.fail_pair) {
 		F.fail_pair = 0;
 		errno = EMFILE;
@@ -457,20 +515,52 @@ fuzz_kill(pid_t pid, int sig)
 	return 0;
 }
 
+static void pull(struct child *k);
+
 pid_t
 fuzz_waitpid(pid_t pid, int *status, int options)
 {
 	struct child *k;
+	char c;
 
 	FUZZ_CHECK(pid > 0);
 	FUZZ_CHECK((k = kid_by_pid(pid)) != NULL);
-	FUZZ_CHECK(k->killed && !k->reaped);
+	FUZZ_CHECK(!k->reaped);
+	if (!k->killed) {
+		/*
+		 * Only at shutdown, and without blocking: an idle host's
+		 * channel is ended, and a host that reads it exits.
+		 */
+		FUZZ_CHECK(F.stopping && (options & WNOHANG));
+		if (F.stalled || k->peer == -1)
+			return 0;
+		pull(k);
+		if (recv(k->peer, &c, 1, MSG_PEEK | MSG_DONTWAIT) != 0)
+			return 0;
+		if (verbose == 1)
+			fprintf(stderr, "host pid %ld: exits at the end of its "
+			    "channel\n", (long)pid);
+		k->exited = k->reaped = 1;
+		close(k->peer);
+		k->peer = -1;
+		if (status != NULL)
+			*status = 0;
+		return pid;
+	}
 	if ((options & WNOHANG) && F.slow_reap && k->waits++ < 2)
 		return 0;
 	k->reaped = 1;
 	if (status != NULL)
 		*status = SIGKILL;
 	return pid;
+}
+
+/* hosts_stop() waits for its hosts to exit: time passes, at once. */
+int
+usleep(useconds_t us)
+{
+	F.now_us += us;
+	return 0;
 }
 
 /* ---- the state hosts.c keeps, looked at as its callers do ---- */
@@ -502,20 +592,45 @@ look_token(void *arg, struct host *h, const struct ca_token *t)
 {
 	size_t *n = arg;
 	struct host *fh;
+	struct child *k;
+	int s;
 
-	FUZZ_CHECK(host_slot(h) != -1);
+	FUZZ_CHECK((s = host_slot(h)) != -1 && F.mod[s] != -1);
 	FUZZ_CHECK(t->id != NULL && t->label != NULL &&
 	    t->manufacturer != NULL && t->model != NULL &&
 	    t->serial != NULL && t->uri != NULL && t->module != NULL);
+	/* The module is the agent's to say, not the host's. */
+	FUZZ_CHECK(strcmp(t->module, F.modules[F.mod[s]]) == 0);
 	/* hosts.h: a token whose host is down carries CA_TOK_HOST_DOWN. */
-	if (live_kid(h) == NULL) {
+	if ((k = live_kid(h)) == NULL) {
 		FUZZ_CHECK(t->flags & CA_TOK_HOST_DOWN);
 		FUZZ_CHECK(!(t->flags & CA_TOK_LOGGED_IN));
+	} else if (k->takes > 0) {
+		/* Nor can a host say that it is down. */
+		FUZZ_CHECK(!(t->flags & CA_TOK_HOST_DOWN));
 	}
-	FUZZ_CHECK(hosts_find_token(t->id, &fh) != NULL);
-	FUZZ_CHECK(host_slot(fh) != -1);
+	FUZZ_CHECK(hosts_find_token(t->id, &fh) == t && fh == h);
 	(*n)++;
 	return 0;
+}
+
+/*
+ * No id is held twice: two hosts listing one token or key id would let a
+ * host take requests, and PINs, meant for another module's token.
+ */
+static void
+check_ids(const struct ca_msg *m)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->u.list.ntokens; i++)
+		for (j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(m->u.list.tokens[i].id,
+			    m->u.list.tokens[j].id) != 0);
+	for (i = 0; i < m->u.list.nkeys; i++)
+		for (j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(m->u.list.keys[i].id,
+			    m->u.list.keys[j].id) != 0);
 }
 
 static void
@@ -523,13 +638,15 @@ check_state(void)
 {
 	struct ca_msg snap;
 	const struct ca_key *k;
-	struct host *h;
+	const struct ca_token *t;
+	struct host *h, *th;
 	size_t i, ntok = 0;
 
-	hosts_each_token(look_token, &ntok);
 	memset(&snap, 0, sizeof(snap));
 	snap.type = CA_MSG_STATUS_REPLY;
 	FUZZ_CHECK(hosts_snapshot(&snap, 1, 1) == CA_PE_OK);
+	check_ids(&snap);
+	hosts_each_token(look_token, &ntok);
 	FUZZ_CHECK(snap.u.list.ntokens == ntok);
 	for (i = 0; i < snap.u.list.nkeys; i++) {
 		FUZZ_CHECK(snap.u.list.keys[i].id != NULL &&
@@ -539,8 +656,9 @@ check_state(void)
 		k = hosts_find_key(snap.u.list.keys[i].id, &h);
 		FUZZ_CHECK(k != NULL && host_slot(h) != -1);
 		FUZZ_CHECK(strcmp(k->id, snap.u.list.keys[i].id) == 0);
-		/* As requests.c: a key's token may be gone, never invalid. */
-		(void)hosts_find_token(k->token_id, &h);
+		/* A key's token is one of its own host's, never another's. */
+		t = hosts_find_token(k->token_id, &th);
+		FUZZ_CHECK(t != NULL && th == h);
 	}
 	ca_msg_clear(&snap);
 
@@ -559,9 +677,191 @@ settled(void)
 }
 
 static void
+list_init(struct ca_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = CA_MSG_HOST_INDEX;
+}
+
+static void
+add_token(struct ca_msg *m, const struct ca_token *t)
+{
+	void *nv;
+
+	FUZZ_CHECK((nv = reallocarray(m->u.list.tokens, m->u.list.ntokens + 1,
+	    sizeof(*m->u.list.tokens))) != NULL);
+	m->u.list.tokens = nv;
+	FUZZ_CHECK(ca_token_copy(&m->u.list.tokens[m->u.list.ntokens], t) ==
+	    CA_PE_OK);
+	m->u.list.ntokens++;
+}
+
+static void
+add_key(struct ca_msg *m, const struct ca_key *k)
+{
+	void *nv;
+
+	FUZZ_CHECK((nv = reallocarray(m->u.list.keys, m->u.list.nkeys + 1,
+	    sizeof(*m->u.list.keys))) != NULL);
+	m->u.list.keys = nv;
+	FUZZ_CHECK(ca_key_copy(&m->u.list.keys[m->u.list.nkeys], k) ==
+	    CA_PE_OK);
+	m->u.list.nkeys++;
+}
+
+static int
+has_token(const struct ca_msg *m, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < m->u.list.ntokens; i++)
+		if (strcmp(m->u.list.tokens[i].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+has_key(const struct ca_msg *m, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < m->u.list.nkeys; i++)
+		if (strcmp(m->u.list.keys[i].id, id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The agent's tokens and keys by host, in hosts.c's order: cur[s] gets
+ * those of F.hosts[s]. hosts_find_*() name the host of an id only as long
+ * as no id is held twice, which check_state() has made sure of.
+ */
+static void
+held(struct ca_msg cur[MAX_HOSTS])
+{
+	struct ca_msg snap;
+	struct host *h;
+	size_t i, s;
+	int slot;
+
+	memset(&snap, 0, sizeof(snap));
+	snap.type = CA_MSG_STATUS_REPLY;
+	FUZZ_CHECK(hosts_snapshot(&snap, 1, 1) == CA_PE_OK);
+	for (s = 0; s < MAX_HOSTS; s++) {
+		list_init(&cur[s]);
+		FUZZ_CHECK((cur[s].u.list.tokens = calloc(snap.u.list.ntokens +
+		    1, sizeof(struct ca_token))) != NULL);
+		FUZZ_CHECK((cur[s].u.list.keys = calloc(snap.u.list.nkeys + 1,
+		    sizeof(struct ca_key))) != NULL);
+	}
+	for (i = 0; i < snap.u.list.ntokens; i++) {
+		FUZZ_CHECK(hosts_find_token(snap.u.list.tokens[i].id, &h) !=
+		    NULL && (slot = host_slot(h)) != -1);
+		cur[slot].u.list.tokens[cur[slot].u.list.ntokens++] =
+		    snap.u.list.tokens[i];
+	}
+	for (i = 0; i < snap.u.list.nkeys; i++) {
+		FUZZ_CHECK(hosts_find_key(snap.u.list.keys[i].id, &h) !=
+		    NULL && (slot = host_slot(h)) != -1);
+		cur[slot].u.list.keys[cur[slot].u.list.nkeys++] =
+		    snap.u.list.keys[i];
+	}
+	/* The fields moved to cur. */
+	free(snap.u.list.tokens);
+	free(snap.u.list.keys);
+}
+
+static int encode_same(const struct ca_msg *a, const struct ca_msg *b);
+
+/*
+ * F.hosts[e] has just taken an index. Nothing else changed: the other
+ * hosts hold what they held, fields and all. The ids they held are noted
+ * for check_model(), and the new index has none of them: when two hosts
+ * send the same id, the first to arrive keeps it.
+ */
+static void
+check_take(size_t e, const struct ca_msg cur[MAX_HOSTS])
+{
+	struct ca_msg *o = &F.others[e];
+	size_t i, s;
+
+	ca_msg_clear(o);
+	list_init(o);
+	for (s = 0; s < F.nhosts; s++) {
+		if (s == e)
+			continue;
+		FUZZ_CHECK(encode_same(&cur[s], &F.rec[s]));
+		for (i = 0; i < cur[s].u.list.ntokens; i++)
+			add_token(o, &cur[s].u.list.tokens[i]);
+		for (i = 0; i < cur[s].u.list.nkeys; i++)
+			add_key(o, &cur[s].u.list.keys[i]);
+	}
+	for (i = 0; i < cur[e].u.list.ntokens; i++) {
+		FUZZ_CHECK(!has_token(o, cur[e].u.list.tokens[i].id));
+		FUZZ_CHECK(!(cur[e].u.list.tokens[i].flags & CA_TOK_HOST_DOWN));
+	}
+	for (i = 0; i < cur[e].u.list.nkeys; i++) {
+		FUZZ_CHECK(!has_key(o, cur[e].u.list.keys[i].id));
+		FUZZ_CHECK(has_token(&cur[e], cur[e].u.list.keys[i].token_id));
+	}
+}
+
+/*
+ * A host went down: no id came or went. Its tokens are marked down and
+ * logged out, the rest of them as they were; every other host's tokens
+ * are as they were (one down already is marked so already).
+ */
+static void
+check_down(struct ca_msg cur[MAX_HOSTS])
+{
+	size_t i, s;
+
+	for (s = 0; s < F.nhosts; s++) {
+		if (F.hosts[s] != NULL && live_kid(F.hosts[s]) == NULL) {
+			for (i = 0; i < F.rec[s].u.list.ntokens; i++) {
+				F.rec[s].u.list.tokens[i].flags |=
+				    CA_TOK_HOST_DOWN;
+				F.rec[s].u.list.tokens[i].flags &=
+				    ~CA_TOK_LOGGED_IN;
+			}
+		}
+		FUZZ_CHECK(encode_same(&cur[s], &F.rec[s]));
+	}
+}
+
+/*
+ * hosts.c reports a change after a host takes an index, which it does only
+ * while it reads that host's socket, and after it brings a host down,
+ * which is no longer alive here by then.
+ */
+static void
 changed(void)
 {
+	struct ca_msg cur[MAX_HOSTS];
+	struct child *k = NULL;
+	size_t i, s;
+
 	check_state();
+	held(cur);
+	for (i = 0; i < F.nkids && F.reading != -1; i++)
+		if (F.kids[i].alive && F.kids[i].afd == F.reading)
+			k = &F.kids[i];
+	if (k != NULL) {
+		FUZZ_CHECK(host_slot(k->h) != -1);
+		k->takes++;
+		check_take((size_t)host_slot(k->h), cur);
+	} else
+		check_down(cur);
+	if (verbose == 1)
+		for (s = 0; s < F.nhosts; s++)
+			fprintf(stderr, "change: host %zu%s: %zu token(s), "
+			    "%zu key(s)\n", s, k != NULL && k->h == F.hosts[s] ?
+			    " took an index" : "", cur[s].u.list.ntokens,
+			    cur[s].u.list.nkeys);
+	for (s = 0; s < MAX_HOSTS; s++) {
+		ca_msg_clear(&F.rec[s]);
+		F.rec[s] = cur[s];
+	}
 }
 
 /* ---- calls into the hosts ---- */
@@ -928,27 +1228,6 @@ encode_same(const struct ca_msg *a, const struct ca_msg *b)
 	return same;
 }
 
-struct collect {
-	const struct host *h;
-	struct ca_token *v;
-	size_t n;
-};
-
-static int
-collect_token(void *arg, struct host *h, const struct ca_token *t)
-{
-	struct collect *c = arg;
-	void *nv;
-
-	if (h != c->h)
-		return 0;
-	FUZZ_CHECK((nv = reallocarray(c->v, c->n + 1, sizeof(*c->v))) !=
-	    NULL);
-	c->v = nv;
-	c->v[c->n++] = *t;	/* shallow: only read, by the encoder */
-	return 0;
-}
-
 /*
  * Decodes the host's whole stream as chan.c should have, whatever the
  * splits: the last HOST_INDEX with id 0 in *last, and in *tail the bytes
@@ -996,36 +1275,82 @@ model(const struct child *k, struct ca_msg *last, size_t *tail)
 }
 
 /*
+ * What the agent should keep of an index sent by the host of module
+ * module, while the other hosts held the ids in others: each token whose
+ * id the index did not list before and no other host held, with the
+ * module path and the down flag the agent's to say; each key whose id no
+ * key kept before and no other host held, of a token kept.
+ */
+static void
+vet(const struct ca_msg *sent, const char *module,
+    const struct ca_msg *others, struct ca_msg *want)
+{
+	const struct ca_token *t;
+	const struct ca_key *k;
+	struct ca_token *w;
+	size_t i;
+
+	list_init(want);
+	for (i = 0; i < sent->u.list.ntokens; i++) {
+		t = &sent->u.list.tokens[i];
+		if (has_token(want, t->id) || has_token(others, t->id))
+			continue;
+		add_token(want, t);
+		w = &want->u.list.tokens[want->u.list.ntokens - 1];
+		free(w->module);
+		FUZZ_CHECK((w->module = strdup(module)) != NULL);
+		w->flags &= ~CA_TOK_HOST_DOWN;
+	}
+	for (i = 0; i < sent->u.list.nkeys; i++) {
+		k = &sent->u.list.keys[i];
+		if (has_key(want, k->id) || has_key(others, k->id) ||
+		    !has_token(want, k->token_id))
+			continue;
+		add_key(want, k);
+	}
+}
+
+/*
  * A host in sync with the agent sends one more index: if the agent has
  * lost its place in the stream (a byte dropped or kept at a split, a
  * phantom frame it still waits for), this index is not the one it holds.
+ * Its ids name the host, so that no other probe takes them first; it
+ * says the token is down, which vetting undoes, and lists a key of a
+ * token it does not have, which vetting drops.
  */
 static void
 probe(void)
 {
+	char tid[32], kid[32], sid[32], stid[32];
 	struct ca_token t = {
-		.id = "probe-token", .label = "probe", .manufacturer = "m",
-		.model = "m", .serial = "1", .uri = "pkcs11:token=probe",
-		.module = "/usr/lib/fuzz/probe.so", .flags = CA_TOK_PRESENT,
+		.label = "probe", .manufacturer = "m", .model = "m",
+		.serial = "1", .uri = "pkcs11:token=probe",
+		.module = "/usr/lib/fuzz/probe.so",
+		.flags = CA_TOK_PRESENT | CA_TOK_HOST_DOWN,
 	};
-	struct ca_key key = {
-		.id = "probe-key", .token_id = "probe-token", .label = "k",
-		.uri = "pkcs11:object=k", .type = CA_KEY_EC, .bits = 256,
-		.ops = CA_OP_SIGN,
+	struct ca_key key[2] = {
+		{ .label = "k", .uri = "pkcs11:object=k", .type = CA_KEY_EC,
+		    .bits = 256, .ops = CA_OP_SIGN },
+		{ .label = "stray", .uri = "pkcs11:object=s",
+		    .type = CA_KEY_EC, .bits = 256, .ops = CA_OP_SIGN },
 	};
 	struct ca_msg m, last;
 	struct ca_wr w;
 	struct child *k;
 	size_t i, tail;
+	int s;
 
 	memset(&m, 0, sizeof(m));
 	m.type = CA_MSG_HOST_INDEX;
 	m.u.list.tokens = &t;
 	m.u.list.ntokens = 1;
-	m.u.list.keys = &key;
-	m.u.list.nkeys = 1;
-	ca_wr_init(&w, CA_FRAME_HDR + CA_FRAME_MAX);
-	FUZZ_CHECK(ca_msg_encode(&m, &w) == CA_PE_OK);
+	m.u.list.keys = key;
+	m.u.list.nkeys = 2;
+	t.id = tid;
+	key[0].id = kid;
+	key[0].token_id = tid;
+	key[1].id = sid;
+	key[1].token_id = stid;
 	for (i = 0; i < F.nkids; i++) {
 		k = &F.kids[i];
 		if (!k->alive || k->eof || k->peer == -1)
@@ -1035,22 +1360,28 @@ probe(void)
 			continue;
 		}
 		ca_msg_clear(&last);
+		FUZZ_CHECK((s = host_slot(k->h)) != -1);
+		snprintf(tid, sizeof(tid), "probe-token-%d", s);
+		snprintf(kid, sizeof(kid), "probe-key-%d", s);
+		snprintf(sid, sizeof(sid), "probe-stray-%d", s);
+		snprintf(stid, sizeof(stid), "probe-nothing-%d", s);
+		ca_wr_init(&w, CA_FRAME_HDR + CA_FRAME_MAX);
+		FUZZ_CHECK(ca_msg_encode(&m, &w) == CA_PE_OK);
 		queue(k, w.p, w.len);
+		ca_wr_free(&w);
 	}
-	ca_wr_free(&w);
 }
 
 static void
 check_model(void)
 {
-	struct ca_msg last[MAX_HOSTS], want, got;
-	struct collect c;
+	struct ca_msg cur[MAX_HOSTS], last, want;
 	struct child *k;
-	size_t i, s, nk = 0;
-	int rc, all = 1;
-	void *np;
+	size_t i, s;
+	int rc;
 
-	memset(last, 0, sizeof(last));
+	check_state();
+	held(cur);
 	for (i = 0; i < F.nkids; i++) {
 		k = &F.kids[i];
 		if (k->alive) {
@@ -1062,64 +1393,25 @@ check_model(void)
 			/* Where a stream was cut or dropped is not known. */
 			continue;
 		}
-		rc = model(k, &want, NULL);
+		rc = model(k, &last, NULL);
 		/* A host that sent a bad frame has been dropped. */
 		FUZZ_CHECK(rc != -1);
 		if (rc != 0)
 			continue;
-		/* The agent's tokens for this host: the last index's. */
-		memset(&c, 0, sizeof(c));
-		c.h = k->h;
-		hosts_each_token(collect_token, &c);
-		memset(&got, 0, sizeof(got));
-		got.type = CA_MSG_STATUS_REPLY;
-		got.u.list.tokens = c.v;
-		got.u.list.ntokens = c.n;
-		want.type = CA_MSG_STATUS_REPLY;
-		FUZZ_CHECK(encode_same(&want, &got));
-		want.type = CA_MSG_HOST_INDEX;
-		free(c.v);
+		/*
+		 * The agent took that index last, and holds for this host
+		 * what vetting it against the ids the others held then
+		 * leaves of it: nothing more, nothing less, in its order.
+		 */
+		FUZZ_CHECK(k->takes > 0);
 		s = (size_t)host_slot(k->h);
-		ca_msg_clear(&last[s]);
-		last[s] = want;
+		vet(&last, F.modules[F.mod[s]], &F.others[s], &want);
+		FUZZ_CHECK(encode_same(&want, &cur[s]));
+		ca_msg_clear(&want);
+		ca_msg_clear(&last);
 	}
-
-	/* Keys have no host in the snapshot: compare them all at once, in
-	 * hosts.c's order, when every host's are known. */
-	for (s = 0; s < F.nhosts; s++)
-		if (F.hosts[s] == NULL || live_kid(F.hosts[s]) == NULL ||
-		    live_kid(F.hosts[s])->eof ||
-		    last[s].type != CA_MSG_HOST_INDEX)
-			all = 0;
-	if (all) {
-		memset(&want, 0, sizeof(want));
-		want.type = CA_MSG_KEYS_REPLY;
-		for (s = 0; s < F.nhosts; s++)
-			nk += last[s].u.list.nkeys;
-		if (nk > 0) {
-			FUZZ_CHECK((np = calloc(nk, sizeof(struct ca_key))) !=
-			    NULL);
-			want.u.list.keys = np;
-		}
-		/* H.v is one array, and F.hosts holds pointers into it. */
-		for (s = 0; s < F.nhosts; s++) {
-			i = F.nhosts == 2 && (uintptr_t)F.hosts[0] >
-			    (uintptr_t)F.hosts[1] ? F.nhosts - 1 - s : s;
-			if (last[i].u.list.nkeys > 0)
-				memcpy(want.u.list.keys + want.u.list.nkeys,
-				    last[i].u.list.keys, last[i].u.list.nkeys *
-				    sizeof(struct ca_key));
-			want.u.list.nkeys += last[i].u.list.nkeys;
-		}
-		memset(&got, 0, sizeof(got));
-		got.type = CA_MSG_KEYS_REPLY;
-		FUZZ_CHECK(hosts_snapshot(&got, 0, 1) == CA_PE_OK);
-		FUZZ_CHECK(encode_same(&want, &got));
-		ca_msg_clear(&got);
-		free(want.u.list.keys);
-	}
-	for (s = 0; s < F.nhosts; s++)
-		ca_msg_clear(&last[s]);
+	for (s = 0; s < MAX_HOSTS; s++)
+		ca_msg_clear(&cur[s]);
 }
 
 /* ---- one input ---- */
@@ -1149,8 +1441,22 @@ op_send(const uint8_t **p, size_t *left)
 		n = *left;
 	if (F.hosts[F.cur] != NULL && (k = live_kid(F.hosts[F.cur])) != NULL)
 		queue(k, *p, n);
+	if (F.nsends < MAX_SENDS) {
+		F.sends[F.nsends].p = *p;
+		F.sends[F.nsends++].n = n;
+	}
 	*p += n;
 	*left -= n;
+}
+
+static void
+op_echo(uint8_t n)
+{
+	struct child *k;
+
+	if (F.nsends > 0 && F.hosts[F.cur] != NULL &&
+	    (k = live_kid(F.hosts[F.cur])) != NULL)
+		queue(k, F.sends[n % F.nsends].p, F.sends[n % F.nsends].n);
 }
 
 static void
@@ -1192,6 +1498,11 @@ setup(uint8_t b)
 	memset(&F, 0, sizeof(F));
 	for (i = 0; i < MAX_WATCHES; i++)
 		F.loop.w[i].fd = -1;
+	for (i = 0; i < MAX_HOSTS; i++) {
+		F.mod[i] = -1;
+		list_init(&F.rec[i]);
+		list_init(&F.others[i]);
+	}
 	F.spare_peer = -1;
 	F.reading = -1;
 	F.next_pid = 4000000;
@@ -1214,10 +1525,13 @@ teardown(void)
 	struct child *k;
 	size_t i;
 
+	F.stopping = 1;
 	hosts_stop();
+	F.stopping = 0;
 
 	/* hosts.h: "Kills every host and frees everything; pending calls
-	 * are failed." */
+	 * are failed." An idle host may exit by itself first, and a pid
+	 * reaped is never signalled (fuzz_kill() checks). */
 	FUZZ_CHECK(F.loop.nt == 0);
 	for (i = 0; i < MAX_WATCHES; i++)
 		FUZZ_CHECK(F.loop.w[i].fd == -1);
@@ -1225,7 +1539,7 @@ teardown(void)
 		FUZZ_CHECK(F.calls[i].done == 1);
 	for (i = 0; i < F.nkids; i++) {
 		k = &F.kids[i];
-		FUZZ_CHECK(k->killed && k->reaped && !k->alive);
+		FUZZ_CHECK((k->killed || k->exited) && k->reaped && !k->alive);
 		FUZZ_CHECK(k->peer == -1);
 		/* chan_free() closed the agent's end. */
 		if (k->afd != -1)
@@ -1235,6 +1549,10 @@ teardown(void)
 		free(k->rx);
 	}
 	FUZZ_CHECK(F.spare_peer == -1);
+	for (i = 0; i < MAX_HOSTS; i++) {
+		ca_msg_clear(&F.rec[i]);
+		ca_msg_clear(&F.others[i]);
+	}
 	free(F.loop.t);
 	memset(&F, 0, sizeof(F));
 }
@@ -1248,8 +1566,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int stop = 0;
 
 	setup(take8(&p, &left));
+	F.starting = 1;
 	FUZZ_CHECK(hosts_start(&F.loop, (char *const *)F.modules, F.nhosts,
 	    "/nonexistent/cardagent", 30000, settled) == 0);
+	F.starting = 0;
 	hosts_on_change(changed);
 
 	while (left > 0 && !stop) {
@@ -1287,6 +1607,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_STOP:
 			stop = 1;
+			break;
+		case OP_ECHO:
+			op_echo(take8(&p, &left));
 			break;
 		default:
 			break;

@@ -146,6 +146,11 @@ def hc_turn():
     return u8(8)
 
 
+def hc_echo(n):
+    """The current host writes again what SEND number n wrote."""
+    return u8(9) + u8(n)
+
+
 def hc_index(mid=0, ntok=2, nkey=3, tflags=0x5, pre=""):
     toks = [token(pre + "tok%d" % i, "card%d" % i, tflags)
             for i in range(ntok)]
@@ -239,6 +244,52 @@ def hostchan_seeds():
     # The agent shuts down with calls in flight.
     s["stop"] = (u8(0) + hc_send(index) + hc_call(SIGN) + hc_call(LOGIN) +
                  hc_stop())
+    # Vetting (hosts.c's vet_index()): the second host claims a token and
+    # a key of the first, lists a token and a key twice, keys of tokens
+    # that are not its own, and says its tokens are down. It keeps only
+    # btok0, btok1 and bk0; once the first host lets tok1 and k1 go, the
+    # second's next index gets them.
+    theirs = frame(0x40, 0, u32(4) +
+                   token("tok1", "stolen", 0x81) +
+                   token("btok0", "b0", 0x85) +
+                   token("btok0", "b0 again", 0x01) +
+                   token("btok1", "b1", 0x80) +
+                   u32(6) +
+                   key("k1", "btok0", "stolen", 1, 2048, 1) +
+                   key("bk0", "btok0", "b", 2, 256, 1) +
+                   key("bk0", "btok1", "b again", 2, 256, 1) +
+                   key("bk1", "tok0", "of the first", 1, 2048, 1) +
+                   key("bk2", "tok1", "of a stolen token", 1, 2048, 1) +
+                   key("bk3", "none", "of no token", 1, 2048, 1))
+    s["vet_collide"] = (u8(HC_TWO_HOSTS) + hc_host(0) + hc_send(index) +
+                        hc_host(1) + hc_send(theirs) +
+                        hc_call(SIGN, pick=1) + hc_call(LOGIN, pick=1) +
+                        hc_call(SIGN, pick=4) + hc_call(LOGIN, pick=3) +
+                        hc_host(0) + hc_send(sig(1) + err(2)) +
+                        hc_host(1) + hc_send(sig(1) + ok(2)) +
+                        hc_host(0) + hc_send(hc_index(0, 1, 1)) +
+                        hc_host(1) + hc_send(theirs))
+    # Both hosts send the same index: the second gets nothing. The first
+    # goes down (a bad frame) and keeps its ids while it restarts; the
+    # second's index still gets none of them, the restarted first's all;
+    # then the second answers a refresh with an index of new ids.
+    s["vet_same"] = (u8(HC_TWO_HOSTS) + hc_host(1) + hc_send(index) +
+                     hc_host(0) + hc_echo(0) + hc_call(SIGN, pick=2) +
+                     hc_host(1) + hc_send(u32(0)) +
+                     hc_host(0) + hc_send(index) +
+                     hc_host(1) + hc_send(index) +
+                     hc_host(0) + hc_call(REFRESH) +
+                     hc_send(hc_index(1, 2, 3, pre="r")))
+    # Two hosts whose ids are each a byte away from the other's: all of
+    # them kept, and one changed byte away from a collision of tokens or
+    # of keys alone.
+    near = frame(0x40, 0, u32(2) + token("tok8", "card8", 0x5) +
+                 token("tok9", "card9", 0x5) + u32(2) +
+                 key("k8", "tok8", "key8", 1, 2048, 3) +
+                 key("k9", "tok9", "key9", 2, 256, 5))
+    s["two_near"] = (u8(HC_TWO_HOSTS) + hc_host(0) + hc_send(index) +
+                     hc_host(1) + hc_send(near) + hc_call(SIGN, pick=3) +
+                     hc_host(1) + hc_send(sig(1)))
     return s
 
 
