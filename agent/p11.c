@@ -61,10 +61,13 @@ p11_module_load(struct p11_module *mod, const char *path)
 void
 p11_module_unload(struct p11_module *mod)
 {
+	/*
+	 * The module stays mapped: the host exits next, and a leak checker
+	 * can then name the module for what it left allocated (OpenSC does,
+	 * at C_Finalize) instead of "<unknown module>".
+	 */
 	if (mod->f != NULL)
 		(void)mod->f->C_Finalize(NULL);
-	if (mod->dl != NULL)
-		dlclose(mod->dl);
 	free(mod->path);
 	memset(mod, 0, sizeof(*mod));
 }

@@ -26,7 +26,8 @@ struct p11_module {
 
 /* dlopen()s path and initialises it; logs and returns -1 on failure. */
 int p11_module_load(struct p11_module *mod, const char *path);
-/* Finalises and unloads; no session of the module may be in use. */
+/* Finalises the module (it stays mapped until the process exits); no
+ * session of the module may be in use. */
 void p11_module_unload(struct p11_module *mod);
 /* The slots that hold a token, in a new array the caller frees. */
 CK_RV p11_slots(const struct p11_module *mod, CK_SLOT_ID **slots,
