@@ -228,3 +228,16 @@ gpg_stop() {
 	done
 	rm -rf "$GNUPGHOME" 2>/dev/null || { sleep 0.2; rm -rf "$GNUPGHOME"; } || true
 }
+
+# json_check FILE PYTHON-EXPRESSION: FILE holds one line of JSON, and the
+# expression over that object, j, holds.
+json_check() {
+	python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, "not one line: %r" % lines
+j = json.loads(lines[0])
+if not eval("(" + sys.argv[2] + ")"):
+    sys.exit("no: %s in %s" % (sys.argv[2], lines[0]))
+' "$@"
+}

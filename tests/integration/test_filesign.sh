@@ -40,18 +40,7 @@ expect_exit 1 "garbage is not a signature" cardsign verify \
 expect_exit 8 "a key-management key does not sign files" cardsign sign \
     --key "pkcs11:token=alice;object=rsa2048-km" "$T/release.tar"
 # verify --json: one object on stdout, whatever the outcome, and the same
-# exit codes. json_check FILE PYTHON-EXPRESSION: the expression, over the
-# object j read from FILE, holds.
-json_check() {
-	python3 -c '
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-assert len(lines) == 1, "not one line: %r" % lines
-j = json.loads(lines[0])
-if not eval("(" + sys.argv[2] + ")"):
-    sys.exit("no: %s in %s" % (sys.argv[2], lines[0]))
-' "$@"
-}
+# exit codes (json_check: lib.sh).
 fpr=$(sha256sum "$PKI/alice-p256-sign.der" | cut -d' ' -f1)
 check "verify --json: good" bash -c "cardsign verify --json \
     --ca-file '$PKI/root.pem' '$T/p256-sign.p7s' '$T/release.orig' \

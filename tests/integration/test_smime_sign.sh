@@ -201,18 +201,7 @@ expect_exit 8 "a key-management key does not sign" cardsign smime sign \
 expect_exit 2 "--pss needs an RSA key" cardsign smime sign --pss \
     --key "pkcs11:token=alice;object=p256-sign" -i "$T/lf.eml"
 # smime verify --json: one object on stdout instead of the report, the same
-# exit codes. json_check FILE PYTHON-EXPRESSION: the expression, over the
-# object j on FILE's one line, holds.
-json_check() {
-	python3 -c '
-import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-assert len(lines) == 1, "not one line: %r" % lines
-j = json.loads(lines[0])
-if not eval("(" + sys.argv[2] + ")"):
-    sys.exit("no: %s in %s" % (sys.argv[2], lines[0]))
-' "$@"
-}
+# exit codes (json_check: lib.sh).
 fpr=$(sha256sum "$PKI/alice-p384-sign.der" | cut -d' ' -f1)
 check "smime verify --json: good" bash -c "${VERIFY[*]} --json \
     -i '$T/p384-sign-lf.eml' -o '$T/json.txt' >'$T/good.json'"
