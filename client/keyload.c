@@ -25,19 +25,26 @@
 static int
 provider_dir(char *buf, size_t len)
 {
+	/* Beside the executable: a build tree's lib/, or the installed
+	 * layout wherever it was unpacked (DESTDIR, dpkg -x). */
+	static const char *const rel[] = { "lib", CARDAGENT_PROVIDER_REL_DIR };
 	const char *env = getenv("CARDAGENT_PROVIDER_DIR");
-	char exe[PATH_MAX], probe[PATH_MAX + 32];
+	char exe[PATH_MAX], probe[PATH_MAX + 128], *dir;
 	ssize_t n;
+	size_t i;
 
 	if (env != NULL && env[0] != '\0')
 		return snprintf(buf, len, "%s", env) < (int)len ? 0 : -1;
 	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
 		exe[n] = '\0';
-		snprintf(probe, sizeof(probe), "%s/../lib/cardagent.so",
-		    dirname(exe));
-		if (access(probe, R_OK) == 0)
-			return snprintf(buf, len, "%s/../lib", exe) < (int)len ?
-			    0 : -1;
+		dir = dirname(exe);
+		for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			snprintf(probe, sizeof(probe), "%s/../%s/cardagent.so",
+			    dir, rel[i]);
+			if (access(probe, R_OK) == 0)
+				return snprintf(buf, len, "%s/../%s", dir,
+				    rel[i]) < (int)len ? 0 : -1;
+		}
 	}
 	return snprintf(buf, len, "%s", CARDAGENT_PROVIDER_INSTALL_DIR) <
 	    (int)len ? 0 : -1;

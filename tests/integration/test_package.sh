@@ -153,16 +153,11 @@ alice=$("$CS" status --json | python3 -c \
 login() { printf '%s\n' "$FIXTURE_ALICE_PIN" | "$CS" login --token "$alice" --pin-stdin; }
 check "login (--pin-stdin)" login
 echo "signed by the packaged cardsign" >"$T/msg"
-# cardsign looks for the provider where the package puts it, under /usr:
-# not unpacked there, so it is told where (CARDAGENT_PROVIDER_DIR).
-expect_exit 1 "without it, cardsign cannot load the provider" \
-    env -u CARDAGENT_PROVIDER_DIR "$CS" sign \
+# cardsign finds the provider beside itself, as the package lays it out,
+# wherever that was unpacked (here: not under /usr).
+export CARDAGENT_PROVIDER_DIR=
+check "unpacked anywhere, cardsign loads its own provider" "$CS" sign \
     --key 'pkcs11:token=alice;object=p256-sign' "$T/msg" -o "$T/x.p7s"
-if [ ! -e "/$LIBDIR/ossl-modules/cardagent.so" ]; then
-	check "  and names OpenSSL's modules directory, where it looked" \
-	    grep -q "provider from /$LIBDIR/ossl-modules" "$T/out"
-fi
-export CARDAGENT_PROVIDER_DIR=$R/$LIBDIR/ossl-modules
 for key in rsa2048-sign p256-sign; do
 	check "the installed cardsign signs a file ($key)" "$CS" sign \
 	    --key "pkcs11:token=alice;object=$key" \
