@@ -37,6 +37,12 @@ audit_open(const char *dest, char *err, size_t errlen)
 	return 0;
 }
 
+int
+audit_on(void)
+{
+	return A.on;
+}
+
 void
 audit_close(void)
 {

@@ -39,6 +39,9 @@ struct audit_rec {
  */
 int audit_open(const char *dest, char *err, size_t errlen);
 
+/* Whether the log is on: callers need not gather a record otherwise. */
+int audit_on(void);
+
 /* Writes one line for r, if the log is on. */
 void audit_log(const struct audit_rec *r);
 
