@@ -11,6 +11,7 @@
 
 #include <openssl/sha.h>
 
+#include "buf.h"
 #include "log.h"
 #include "msg.h"
 
@@ -89,19 +90,6 @@ field(char *buf, size_t *off, const char *name, const char *value)
 	*off = o;
 }
 
-static void
-hex(char *out, const uint8_t *p, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 void
 audit_log(const struct audit_rec *r)
 {
@@ -135,11 +123,11 @@ audit_log(const struct audit_rec *r)
 		/* A digest is what was signed, shown as is; anything else is
 		 * hashed so that the log holds no ciphertext. */
 		if (strcmp(r->data_name, "digest") == 0 && r->len <= 64) {
-			hex(data, r->data, r->len);
+			ca_hex(data, r->data, r->len, 0);
 		} else {
 			SHA256(r->data, r->len, md);
 			snprintf(data, sizeof(data), "sha256:");
-			hex(data + 7, md, sizeof(md));
+			ca_hex(data + 7, md, sizeof(md), 0);
 		}
 		field(line, &off, r->data_name, data);
 	}

@@ -63,8 +63,7 @@ short_id(const void *const *parts, const size_t *lens, size_t nparts)
 	EVP_MD_CTX_free(ctx);
 	if (!ok || (hex = malloc(17)) == NULL)
 		return NULL;
-	for (i = 0; i < 8; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	ca_hex(hex, md, 8, 0);
 	return hex;
 }
 

@@ -256,19 +256,6 @@ env_opts(struct cs_opts *o)
 	return EX_OK;
 }
 
-static void
-hexify(const unsigned char *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789ABCDEF";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
 /* A certificate's SHA-1 fingerprint in hex; "" if it cannot be had. */
 static void
 fingerprint(const X509 *cert, char out[FPR_LEN + 1])
@@ -277,7 +264,7 @@ fingerprint(const X509 *cert, char out[FPR_LEN + 1])
 	unsigned int n;
 
 	if (X509_digest(cert, EVP_sha1(), md, &n) && n * 2 == FPR_LEN)
-		hexify(md, n, out);
+		ca_hex(out, md, n, 1);
 	else
 		out[0] = '\0';
 }
@@ -341,7 +328,7 @@ key_by_fingerprint(const char *want, char *sel, size_t len)
 			ok = 0;
 			break;
 		}
-		hexify(md, mdlen, hex);
+		ca_hex(hex, md, mdlen, 1);
 		if (strcmp(hex + 2 * mdlen - wl, want) == 0 && found++ == 0)
 			idx = i;
 	}
@@ -612,8 +599,8 @@ signer_id(CMS_SignerInfo *si, char *out, size_t len)
 		return;
 	s = sno != NULL ? sno : keyid;
 	if (s != NULL && (size_t)ASN1_STRING_length(s) * 2 < len)
-		hexify(ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s),
-		    out);
+		ca_hex(out, ASN1_STRING_get0_data(s),
+		    (size_t)ASN1_STRING_length(s), 1);
 }
 
 /*

@@ -210,16 +210,15 @@ static void
 json_fingerprint(FILE *f, X509 *x)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n, i;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned int n;
 
 	if (!X509_digest(x, EVP_sha256(), md, &n)) {
 		fputs("null", f);
 		return;
 	}
-	putc('"', f);
-	for (i = 0; i < n; i++)
-		fprintf(f, "%02x", md[i]);
-	putc('"', f);
+	ca_hex(hex, md, n, 0);
+	fprintf(f, "\"%s\"", hex);
 }
 
 /* A time as ISO 8601 UTC, or null. */

@@ -341,3 +341,16 @@ ca_wr_err(const struct ca_wr *w)
 {
 	return w->err;
 }
+
+void
+ca_hex(char *out, const uint8_t *p, size_t n, int upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}

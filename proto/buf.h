@@ -103,4 +103,10 @@ void ca_wr_secret(struct ca_wr *w, const struct ca_secret *s);
 void ca_wr_consume(struct ca_wr *w, size_t n);
 enum ca_perr ca_wr_err(const struct ca_wr *w);
 
+/*
+ * Writes the n bytes at p as 2n hex digits (upper case if upper) and a
+ * NUL to out, which must hold 2n + 1 bytes: ids, digests, fingerprints.
+ */
+void ca_hex(char *out, const uint8_t *p, size_t n, int upper);
+
 #endif
