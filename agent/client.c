@@ -10,13 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "hosts.h"
 #include "log.h"
 #include "loop.h"
 #include "requests.h"
 
 #define MAX_CLIENTS 4096
-#define MAX_LISTENERS 17	/* the socket and 16 restricted ones */
+#define MAX_LISTENERS (1 + CONFIG_MAX_SCOPES)	/* and the socket */
 
 static struct {
 	struct loop *loop;

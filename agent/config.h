@@ -42,6 +42,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* At most this many restricted-socket lines. */
+#define CONFIG_MAX_SCOPES 16
+
 /* A restricted socket (restricted-socket). */
 struct scope {
 	char *path;

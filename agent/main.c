@@ -34,7 +34,7 @@ static struct {
 	int fd;
 	char path[PATH_MAX];
 	int activated;		/* systemd owns the socket file */
-	int rfd[16];		/* restricted sockets, as cfg.scopes */
+	int rfd[CONFIG_MAX_SCOPES];	/* restricted sockets, as cfg.scopes */
 	size_t nr;
 	const struct config *cfg;
 	int stopping;		/* SIGTERM seen: draining */
@@ -110,7 +110,7 @@ listen_restricted(const struct config *cfg, char *err, size_t errlen)
 
 	S.cfg = cfg;
 	for (S.nr = 0; S.nr < cfg->nscopes; S.nr++) {
-		if (S.nr >= sizeof(S.rfd) / sizeof(S.rfd[0]) ||
+		if (S.nr >= CONFIG_MAX_SCOPES ||
 		    (fd = listen_path(cfg->scopes[S.nr].path, err, errlen)) ==
 		    -1)
 			return -1;
