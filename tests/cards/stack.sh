@@ -5,6 +5,22 @@
 
 fails() { ! "$@"; }
 
+# The exit trap: the logs if anything failed, the stack stopped, the
+# summary, and the test's status.
+stack_finish() {
+	local rc=$? log
+	[ "$nfail" -eq 0 ] || rc=1
+	if [ "$rc" -ne 0 ] && [ -n "${CARDS_DIR:-}" ]; then
+		for log in "$CARDS_DIR"/*.log; do
+			echo "--- $log (last lines) ---"
+			tail -n 20 "$log"
+		done
+	fi
+	cards_stop
+	echo "$npass passed, $nfail failed"
+	exit "$rc"
+}
+
 p11() { pkcs11-tool --module "$CARDS_MODULE" "$@"; }
 
 alice() { p11 --token-label alice "$@"; }

@@ -23,25 +23,10 @@ set -euo pipefail
 # shellcheck source=stack.sh
 . "$(dirname "$0")/stack.sh"
 
-# On exit: the logs if anything failed, the stack stopped, the summary.
-finish() {
-	local rc=$? log
-	[ "$nfail" -eq 0 ] || rc=1
-	if [ "$rc" -ne 0 ] && [ -n "$CARDS_DIR" ]; then
-		for log in "$CARDS_DIR"/*.log; do
-			echo "--- $log (last lines) ---"
-			tail -n 20 "$log"
-		done
-	fi
-	cards_stop
-	echo "$npass passed, $nfail failed"
-	exit "$rc"
-}
-
 cards_require_cac
 t0=$(date +%s%N)
 cards_start
-trap finish EXIT
+trap stack_finish EXIT
 T=$CARDS_DIR/t
 mkdir "$T"
 cards_insert_cac alice 0
