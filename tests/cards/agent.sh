@@ -51,6 +51,22 @@ sign_ok() {
 	    -signature "$T/sig" "$T/msg" >/dev/null
 }
 
+# unwrap_ok KEY CERT [oaep]: a new random key, wrapped to CERT (PKCS#1
+# v1.5, or OAEP with SHA-256), comes back whole from the agent's KEY.
+unwrap_ok() {
+	local enc=() unwrap=()
+	if [ "${3:-}" = oaep ]; then
+		enc=(-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256
+		    -pkeyopt rsa_mgf1_md:sha256)
+		unwrap=(--oaep sha256)
+	fi
+	head -c 32 /dev/urandom >"$T/key" &&
+	    openssl pkeyutl -encrypt -certin -inkey "$2" -in "$T/key" \
+	    "${enc[@]}" -out "$T/wrapped" &&
+	    cardsign unwrap --key "$1" "${unwrap[@]}" --in "$T/wrapped" \
+	    -o "$T/key.out" && cmp "$T/key" "$T/key.out"
+}
+
 # login HOLDER: logs in to HOLDER's card with the cards' PIN.
 login() {
 	printf '%s\n' "$CARDS_PIN" |
