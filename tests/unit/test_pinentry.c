@@ -28,6 +28,15 @@
 #include "../../agent/pinentry.h"
 #include "../../proto/secret.h"
 
+/*
+ * A scripted pinentry's read loop: CASES (shell case arms, each ending in
+ * ";;") answer the commands they match, everything else gets OK.
+ * PINENTRY adds the greeting before the loop.
+ */
+#define SERVE(cases) \
+	"while read -r l; do case $l in\n" cases "\n*) echo OK;; esac; done"
+#define PINENTRY(cases) "echo OK\n" SERVE(cases)
+
 #ifndef FAKE_PINENTRY_PATH
 #define FAKE_PINENTRY_PATH "tests/fake-pinentry.sh"
 #endif
@@ -397,8 +406,7 @@ test_child_context(void **state)
 	    "{ echo \"env=$CARDAGENT_TEST_ENV\"\n"
 	    "  grep '^SigIgn:' /proc/$$/status\n"
 	    "  ls /proc/$$/fd | tr '\\n' ' '; echo; } >'%s'\n"
-	    "while read -r l; do case $l in\n"
-	    "GETPIN) printf 'D 1\\nOK\\n';; *) echo OK;; esac; done",
+	    SERVE("GETPIN) printf 'D 1\\nOK\\n';;"),
 	    f->logfile);
 	req.program = script(f, body);
 	setenv("CARDAGENT_TEST_ENV", "passed through", 1);
@@ -453,9 +461,7 @@ test_cancel_codes(void **state)
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		snprintf(body, sizeof(body),
-		    "echo OK\n"
-		    "while read -r l; do case $l in\n"
-		    "GETPIN) echo 'ERR %s';; *) echo OK;; esac; done",
+		    PINENTRY("GETPIN) echo 'ERR %s';;"),
 		    codes[i]);
 		req.program = script(f, body);
 		assert_int_equal(ask(f, &req), PINENTRY_CANCELLED);
@@ -470,10 +476,7 @@ test_timeout(void **state)
 	struct pinentry_req req = { .timeout = 1 };
 
 	req.program = script(f,
-	    "echo OK\n"
-	    "while read -r l; do case $l in\n"
-	    "GETPIN) echo 'ERR 83886142 Timeout <Pinentry>';;\n"
-	    "*) echo OK;; esac; done");
+	    PINENTRY("GETPIN) echo 'ERR 83886142 Timeout <Pinentry>';;"));
 	assert_failed(f, ask(f, &req), "timed out");
 }
 
@@ -487,19 +490,14 @@ test_command_refused(void **state)
 	};
 
 	req.program = script(f,
-	    "echo OK\n"
-	    "while read -r l; do case $l in\n"
+	    PINENTRY(
 	    "SETKEYINFO*|SETTIMEOUT*) echo 'ERR 536871187 Unknown IPC command';;\n"
-	    "GETPIN) printf 'D 42\\nOK\\n';;\n"
-	    "*) echo OK;; esac; done");
+	    "GETPIN) printf 'D 42\\nOK\\n';;"));
 	assert_int_equal(ask(f, &req), PINENTRY_OK);
 	assert_pin(f, "42", 2);
 
 	req.program = script(f,
-	    "echo OK\n"
-	    "while read -r l; do case $l in\n"
-	    "SETDESC*) printf 'ERR 536871187 Unknown \\001command\\n';;\n"
-	    "*) echo OK;; esac; done");
+	    PINENTRY("SETDESC*) printf 'ERR 536871187 Unknown \\001command\\n';;"));
 	assert_failed(f, ask(f, &req), "rejected SETDESC: Unknown ?command");
 }
 
@@ -525,9 +523,7 @@ test_exits_immediately(void **state)
 	assert_failed(f, ask(f, &req), "exited unexpectedly");
 	/* Gone in the middle of GETPIN, after part of the PIN. */
 	req.program = script(f,
-	    "echo OK\n"
-	    "while read -r l; do case $l in\n"
-	    "GETPIN) echo 'D 12'; exit 0;; *) echo OK;; esac; done");
+	    PINENTRY("GETPIN) echo 'D 12'; exit 0;;"));
 	assert_failed(f, ask(f, &req), "exited unexpectedly");
 }
 
@@ -555,14 +551,11 @@ test_garbage(void **state)
 		  "malformed ERR" },
 		{ "echo OK; while read -r l; do echo 'ERR'; done",
 		  "malformed ERR" },
-		{ "echo OK; while read -r l; do case $l in\n"
-		  "GETPIN) printf 'D 1%%4\\nOK\\n';; *) echo OK;; esac; done",
+		{ PINENTRY("GETPIN) printf 'D 1%%4\\nOK\\n';;"),
 		  "malformed data" },
-		{ "echo OK; while read -r l; do case $l in\n"
-		  "GETPIN) printf 'D 1%%zz\\nOK\\n';; *) echo OK;; esac; done",
+		{ PINENTRY("GETPIN) printf 'D 1%%zz\\nOK\\n';;"),
 		  "malformed data" },
-		{ "echo OK; while read -r l; do case $l in\n"
-		  "GETPIN) echo 'INQUIRE QUALITY 1';; *) echo OK;; esac; done",
+		{ PINENTRY("GETPIN) echo 'INQUIRE QUALITY 1';;"),
 		  "unexpected reply" },
 		/* Ignores SIGTERM and never reads: only SIGKILL ends it. */
 		{ "trap '' TERM; echo junk; while :; do sleep 1; done",
@@ -653,9 +646,7 @@ test_confirm_denied_codes(void **state)
 
 	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		snprintf(body, sizeof(body),
-		    "echo OK\n"
-		    "while read -r l; do case $l in\n"
-		    "CONFIRM) echo 'ERR %s';; *) echo OK;; esac; done",
+		    PINENTRY("CONFIRM) echo 'ERR %s';;"),
 		    codes[i]);
 		req.program = script(f, body);
 		assert_int_equal(confirm(f, &req), PINENTRY_CANCELLED);
@@ -737,10 +728,7 @@ test_confirm_timeout(void **state)
 	struct pinentry_req req = { .description = "q", .timeout = 1 };
 
 	req.program = script(f,
-	    "echo OK\n"
-	    "while read -r l; do case $l in\n"
-	    "CONFIRM) echo 'ERR 83886142 Timeout <Pinentry>';;\n"
-	    "*) echo OK;; esac; done");
+	    PINENTRY("CONFIRM) echo 'ERR 83886142 Timeout <Pinentry>';;"));
 	assert_failed(f, confirm(f, &req), "timed out");
 }
 
@@ -754,24 +742,14 @@ test_confirm_failures(void **state)
 		const char *body;
 		const char *why;
 	} bad[] = {
-		{ "echo OK\n"
-		  "while read -r l; do case $l in\n"
-		  "SETOK*) echo 'ERR 536871187 Unknown IPC command';;\n"
-		  "*) echo OK;; esac; done",
+		{ PINENTRY("SETOK*) echo 'ERR 536871187 Unknown IPC command';;"),
 		  "rejected SETOK: Unknown IPC command" },
 		/* CONFIRM has no data to send back. */
-		{ "echo OK\n"
-		  "while read -r l; do case $l in\n"
-		  "CONFIRM) printf 'D 1\\nOK\\n';; *) echo OK;; esac; done",
+		{ PINENTRY("CONFIRM) printf 'D 1\\nOK\\n';;"),
 		  "unexpected reply from pinentry to CONFIRM" },
-		{ "echo OK\n"
-		  "while read -r l; do case $l in\n"
-		  "CONFIRM) exit 0;; *) echo OK;; esac; done",
+		{ PINENTRY("CONFIRM) exit 0;;"),
 		  "exited unexpectedly" },
-		{ "echo OK\n"
-		  "while read -r l; do case $l in\n"
-		  "CONFIRM) echo 'ERR 83886081 General error';;\n"
-		  "*) echo OK;; esac; done",
+		{ PINENTRY("CONFIRM) echo 'ERR 83886081 General error';;"),
 		  "CONFIRM failed: General error (error 83886081)" },
 	};
 	size_t i;
